@@ -11,6 +11,7 @@ from .compose import Sequence
 from .families import Constant, Cosine, CosineRestarts, StepDecay
 from .legs import Exponential, InverseSqrt, Linear, Polynomial, Sweep
 from .lengths import Horizon, Length
+from .lints import Lint, lint
 from .one_cycle import OneCycle, OneCycleMomentum
 from .phases import Phase, ScheduleEvent
 from .spec import format_spec, from_dict, parse, registry
@@ -26,6 +27,7 @@ __all__ = [
     "InverseSqrt",
     "Length",
     "Linear",
+    "Lint",
     "OneCycle",
     "OneCycleMomentum",
     "Phase",
@@ -40,6 +42,7 @@ __all__ = [
     "WarmupStableDecay",
     "format_spec",
     "from_dict",
+    "lint",
     "parse",
     "registry",
 ]
