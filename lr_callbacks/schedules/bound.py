@@ -126,7 +126,8 @@ class BoundSchedule:
 
     def describe(self) -> str:
         """The phases and their boundaries, one line each."""
-        lines = [f"{self.spec!r}" + (f" over {self.total_steps} steps" if self.total_steps else "")]
+        name = self.spec.to_spec() if hasattr(self.spec, "to_spec") else repr(self.spec)
+        lines = [name + (f" over {self.total_steps} steps" if self.total_steps else "")]
         for p in self._phases:
             end = "end" if math.isinf(p.end) else f"{p.end:g}"
             lr_end = p.lr_start if math.isinf(p.end) else p.lr_end

@@ -42,17 +42,21 @@ def check_number(
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{owner}: {name} must be a number; got {name}={value!r}. {fix}".rstrip())
-    value = float(value)
-    below = value <= low if low_open else value < low
-    above = value >= high if high_open else value > high
-    if not math.isfinite(value) or below or above:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+    number = float(value)
+    below = number <= low if low_open else number < low
+    above = number >= high if high_open else number > high
+    if not math.isfinite(number) or below or above:
         raise ValueError(
-            f"{owner}: {name} must be a finite number in {left}{low:g}, {high:g}{right}; "
+            f"{owner}: {name} must be a finite number {_range(low, low_open, high, high_open)}; "
             f"got {name}={value!r}. {fix}".rstrip()
         )
-    return value
+    return number
+
+
+def _range(low: float, low_open: bool, high: float, high_open: bool) -> str:
+    if math.isinf(high):
+        return f"{'>' if low_open else '>='} {low:g}"
+    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
 
 def check_length(owner: str, name: str, value: object) -> Length:
