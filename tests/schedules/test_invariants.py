@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from lr_callbacks.schedules import from_dict, parse, registry
+from lr_callbacks.schedules import Sweep, Warmup, WarmupStableDecay, from_dict, parse, registry
 
 # Floating point may land one or two ulps outside [floor, peak] (``floor + (peak - floor) * 1``).
 ULPS = 1e-12
@@ -137,3 +137,24 @@ def test_specs_are_frozen(example):
     field = next(iter(example.spec.__dataclass_fields__))
     with pytest.raises(AttributeError):
         setattr(example.spec, field, 1.0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: with_warmup ramps to the inner schedule's first phase even when it is empty: "
+    "with_warmup(wsd(warmup=0)) ramps 0 -> 0, then jumps to peak_lr",
+)
+def test_warmup_in_front_of_a_schedule_with_an_empty_first_phase_is_continuous():
+    lr = Warmup(WarmupStableDecay(peak_lr=1.0, warmup=0, decay=4), warmup=4).bind(12)
+    assert [lr(t) for t in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the exp sweep overshoots end_lr at N-1 (1e-7 -> 10 over 100 steps gives 10.000000000000073); "
+    "the docstring promises lr(N - 1) = end_lr",
+)
+def test_sweep_lands_exactly_on_end_lr():
+    lr = Sweep(start_lr=1e-7, end_lr=10.0, num_steps=100).bind()
+    assert lr(99) == 10.0
+    assert max(lr(t) for t in range(200)) <= 10.0
