@@ -1,0 +1,252 @@
+"""The controller: the one engine every framework adapter drives.
+
+Adapters translate framework events into calls here and carry the results back into
+the framework's own controls; every decision (which LR, which alert, whether to
+stop) is taken here, the same way in every framework.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .diagnostics import RULE_NAMES, Alert, Monitor, Severity
+from .schedules import BoundSchedule, Schedule, lint, parse
+
+logger = logging.getLogger("lr_callbacks")
+
+ScheduleLike = str | Schedule | Callable[[float], float] | None
+
+STATE_VERSION = 1
+
+
+class StopTraining(RuntimeError):
+    """Raised (when asked for) when the monitor decides to stop; carries the deciding ``Alert``."""
+
+    def __init__(self, alert: Alert | None):
+        self.alert = alert
+        super().__init__(f"lr_callbacks stopped training: {alert.message if alert else 'stop requested'}")
+
+
+def resolve_schedule(schedule: ScheduleLike) -> Schedule | Callable[[float], float] | None:
+    """A spec string, a schedule spec, any ``t -> lr`` callable, or ``None`` (the user's own scheduler)."""
+    if schedule is None or isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        return parse(schedule)
+    if callable(schedule):
+        return schedule
+    raise TypeError(
+        f"LRCallback: schedule must be a spec string, a schedule, a callable t -> lr, or None; got "
+        f"schedule={schedule!r}. Example: 'warmup_cosine(peak_lr=3e-4, warmup=0.05)'."
+    )
+
+
+class Controller:
+    """Binds the schedule, sets per-group LRs, feeds the Monitor, decides when to stop.
+
+    Args:
+        schedule: a spec string, a ``Schedule``, a callable ``t -> lr``, or ``None`` to leave
+            the LR to the user's own scheduler and only log and diagnose.
+        rules: the diagnostics rules (default: every rule with its calibrated defaults).
+        sinks: where alerts go (default: the ``lr_callbacks.alerts`` logger).
+        stop_on: the rules whose alert stops training (default: ``nonfinite``).
+        total_steps: the run's total optimizer updates, when the framework cannot tell.
+        steps_per_epoch: optimizer updates per epoch, for lengths given in epochs.
+    """
+
+    def __init__(
+        self,
+        schedule: ScheduleLike = None,
+        *,
+        rules: Sequence[Any] | None = None,
+        sinks: Sequence[Any] | None = None,
+        stop_on: Sequence[str] = ("nonfinite",),
+        total_steps: int | None = None,
+        steps_per_epoch: int | None = None,
+    ):
+        self.schedule = resolve_schedule(schedule)
+        self.total_steps = _check_optional_int("total_steps", total_steps)
+        self.steps_per_epoch = _check_optional_int("steps_per_epoch", steps_per_epoch)
+        self._rules, self._sinks, self._stop_on = rules, sinks, tuple(stop_on)
+        Monitor(rules, sinks, self._stop_on)  # validate the arguments now, in the user's names
+        self.monitor: Monitor | None = None
+        self.bound: Callable[[float], float] | None = None
+        self.scales: list[float] = [1.0]
+        self.rank, self.world_size = 0, 1
+        self._pending_state: Mapping[str, Any] | None = None
+
+    @property
+    def is_main(self) -> bool:
+        """Only rank 0 writes metrics and emits alerts."""
+        return self.rank == 0
+
+    def start(
+        self,
+        total_steps: int | None,
+        steps_per_epoch: int | None,
+        base_lrs: Sequence[float],
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        """Bind the schedule to the run (before update 0); user-given lengths win over the framework's."""
+        self.rank, self.world_size = rank, world_size
+        total = self.total_steps or total_steps
+        per_epoch = self.steps_per_epoch or steps_per_epoch
+        self.scales = _group_scales(base_lrs)
+        self.bound = self._bind(total, per_epoch)
+        # Every rank runs the rules (a NaN on any rank must stop all); only rank 0 has sinks.
+        sinks = self._sinks if self.is_main else []
+        self.monitor = Monitor(self._rules, sinks, self._stop_on, total_steps=total, log=self.is_main)
+        if self._pending_state is not None:
+            self.monitor.load_state_dict(dict(self._pending_state))
+            self._pending_state = None
+        if isinstance(self.bound, BoundSchedule):
+            self.monitor.add_events([event.to_dict() for event in self.bound.events(0, total)])
+            if self.is_main:
+                for item in lint(self.bound):
+                    logger.warning("lr_callbacks schedule lint [%s]: %s", item.code, item.message)
+
+    def _bind(self, total: int | None, per_epoch: int | None) -> Callable[[float], float] | None:
+        if not isinstance(self.schedule, Schedule):
+            return self.schedule
+        try:
+            return self.schedule.bind(total_steps=total, steps_per_epoch=per_epoch)
+        except ValueError as error:
+            if total is None and "total_steps=None" in str(error):
+                raise ValueError(
+                    f"LRCallback: the schedule {self.schedule.to_spec()} needs the run's total number of optimizer "
+                    f"updates, and the framework cannot tell it (e.g. an iterable dataset or max_steps=-1); got "
+                    f"total_steps=None. Pass LRCallback(..., total_steps=N)."
+                ) from None
+            raise
+
+    def lrs(self, t: int) -> list[float] | None:
+        """The LR of every param group for update ``t``, or ``None`` when the user schedules the LR."""
+        if self.bound is None:
+            return None
+        lr = float(self.bound(t))
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(
+                f"LRCallback: the schedule must give a finite LR >= 0; got lr={lr!r} at step {t}."
+            )
+        return [lr * scale for scale in self.scales]
+
+    def _running(self) -> Monitor:
+        if self.monitor is None:
+            raise RuntimeError("LRCallback: training has not started; call start() before observing losses.")
+        return self.monitor
+
+    def observe(
+        self,
+        t: int,
+        loss: float,
+        lrs: Sequence[float] | None = None,
+        grad_norm: float | None = None,
+        batch_index: int | None = None,
+    ) -> list[Alert]:
+        """Record the loss of update ``t`` (and the LRs it used); returns the new alerts."""
+        return self._running().observe(
+            t, loss, lrs=list(lrs) if lrs is not None else None, grad_norm=grad_norm, batch_index=batch_index
+        )
+
+    def observe_eval(self, t: int, metrics: Mapping[str, float]) -> list[Alert]:
+        """Record evaluation metrics measured after update ``t``."""
+        return self._running().observe_eval(t, metrics) or []
+
+    @property
+    def should_stop(self) -> bool:
+        """This process's stop decision (adapters reduce it across ranks)."""
+        return self.monitor is not None and bool(self.monitor.should_stop)
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Every alert so far."""
+        return list(self.monitor.alerts) if self.monitor is not None else []
+
+    def stop_alert(self) -> Alert | None:
+        """The alert that decided the stop, if any."""
+        stops = [a for a in self.alerts if a.rule in self._stop_on]
+        return stops[0] if stops else None
+
+    def stop_code(self) -> tuple[int, int]:
+        """``(code, step)`` of this rank's stop alert for a cross-rank reduction; ``(0, 0)`` if none.
+
+        ``code`` is 1 + the index of the alert's rule in ``RULE_NAMES`` (unknown rules: ``len + 1``).
+        """
+        alert = self.stop_alert() if self.should_stop else None
+        if alert is None:
+            return (len(RULE_NAMES) + 1, 0) if self.should_stop else (0, 0)
+        index = RULE_NAMES.index(alert.rule) if alert.rule in RULE_NAMES else len(RULE_NAMES)
+        return index + 1, alert.step
+
+    def report_remote_stop(self, rank: int, code: int, step: int) -> None:
+        """On rank 0: say which other rank stopped the run, and why (its own sinks stay silent)."""
+        if not self.is_main or self.should_stop or self.monitor is None:
+            return
+        rule = RULE_NAMES[code - 1] if 0 < code <= len(RULE_NAMES) else "stop"
+        alert = Alert(
+            rule,
+            Severity.CRITICAL,
+            step,
+            f"rank {rank} stopped training: its {rule} rule fired at step {step}",
+            cause="seen on another process; every rank stops at the same step so that none waits forever",
+            advice="look at that rank's data shard and loss at that step; if it is a NaN/Inf, reduce the LR "
+            "3-10x or add gradient clipping",
+            evidence={"rank": rank, "step": step},
+        )
+        self.monitor.report(alert)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Strict-JSON state: the monitor's statistics (the LR is recomputed from the step)."""
+        monitor = self.monitor.state_dict() if self.monitor is not None else self._pending_state
+        return {"version": STATE_VERSION, "monitor": monitor}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what ``state_dict`` returned; rejects missing or unknown keys by name."""
+        expected = {"version", "monitor"}
+        missing, unknown = expected - set(state), set(state) - expected
+        if missing or unknown:
+            raise ValueError(
+                f"Controller.load_state_dict: expected keys {sorted(expected)}; got missing={sorted(missing)}, "
+                f"unknown={sorted(unknown)}. Pass the dict returned by state_dict()."
+            )
+        if state["version"] != STATE_VERSION:
+            raise ValueError(
+                f"Controller.load_state_dict: expected version={STATE_VERSION}; got "
+                f"version={state['version']!r}. The checkpoint was written by another release."
+            )
+        if self.monitor is None:  # frameworks may restore callback state before training starts
+            self._pending_state = state["monitor"]
+        else:
+            self.monitor.load_state_dict(dict(state["monitor"]))
+
+    def close(self) -> None:
+        """Flush and close every sink."""
+        if self.monitor is not None:
+            self.monitor.close()
+
+
+def _group_scales(base_lrs: Sequence[float]) -> list[float]:
+    if not base_lrs:
+        raise ValueError(
+            "LRCallback: the optimizer has no param groups; got base_lrs=[]. Build the optimizer first."
+        )
+    reference = float(base_lrs[0])
+    if not math.isfinite(reference) or reference <= 0:
+        raise ValueError(
+            f"LRCallback: param group 0 must start with a finite LR > 0 (the other groups keep their ratio to it); "
+            f"got base_lrs={list(base_lrs)!r}. Give every group its initial LR when building the optimizer."
+        )
+    return [float(b) / reference for b in base_lrs]
+
+
+def _check_optional_int(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise ValueError(
+            f"LRCallback: {name} must be a positive int (optimizer updates) or None; got "
+            f"{name}={value!r}. Count optimizer updates, not micro-batches."
+        )
+    return value
