@@ -74,7 +74,7 @@ class Controller:
         Monitor(rules, sinks, self._stop_on)  # validate the arguments now, in the user's names
         self.monitor: Monitor | None = None
         self.bound: Callable[[float], float] | None = None
-        self.scales: list[float] = [1.0]
+        self.base_lrs: list[float] = [1.0]
         self.rank, self.world_size = 0, 1
         self._pending_state: Mapping[str, Any] | None = None
 
@@ -95,7 +95,7 @@ class Controller:
         self.rank, self.world_size = rank, world_size
         total = self.total_steps or total_steps
         per_epoch = self.steps_per_epoch or steps_per_epoch
-        self.scales = _group_scales(base_lrs)
+        self.base_lrs = _check_base_lrs(base_lrs)
         self.bound = self._bind(total, per_epoch)
         # Every rank runs the rules (a NaN on any rank must stop all); only rank 0 has sinks.
         sinks = self._sinks if self.is_main else []
@@ -132,7 +132,9 @@ class Controller:
             raise ValueError(
                 f"LRCallback: the schedule must give a finite LR >= 0; got lr={lr!r} at step {t}."
             )
-        return [lr * scale for scale in self.scales]
+        reference = self.base_lrs[0]
+        # Group 0 gets the schedule exactly; the others keep their ratio to it.
+        return [lr, *(lr * base / reference for base in self.base_lrs[1:])]
 
     def _running(self) -> Monitor:
         if self.monitor is None:
@@ -229,7 +231,7 @@ class Controller:
             self.monitor.close()
 
 
-def _group_scales(base_lrs: Sequence[float]) -> list[float]:
+def _check_base_lrs(base_lrs: Sequence[float]) -> list[float]:
     if not base_lrs:
         raise ValueError(
             "LRCallback: the optimizer has no param groups; got base_lrs=[]. Build the optimizer first."
@@ -240,7 +242,7 @@ def _group_scales(base_lrs: Sequence[float]) -> list[float]:
             f"LRCallback: param group 0 must start with a finite LR > 0 (the other groups keep their ratio to it); "
             f"got base_lrs={list(base_lrs)!r}. Give every group its initial LR when building the optimizer."
         )
-    return [float(b) / reference for b in base_lrs]
+    return [float(b) for b in base_lrs]
 
 
 def _check_optional_int(name: str, value: int | None) -> int | None:
