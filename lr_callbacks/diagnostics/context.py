@@ -14,8 +14,9 @@ _FAR = 1 << 62
 LR_CHANGE_RATIO = 1.5
 _BETA = 0.98
 _CLIP = math.log(4.0)
+_MAX_CLIPPED = 2
 _STATE_KEYS = (
-    "version", "step", "lr", "peak_lr", "lr_step", "lr_phase", "warmup_end", "num_obs",
+    "version", "step", "lr", "peak_lr", "lr_step", "lr_phase", "warmup_end", "num_obs", "num_high",
     "ema_raw", "beta_pow", "ema", "events", "fired", "last_finite_loss", "last_finite_step",
 )  # fmt: skip
 
@@ -45,7 +46,8 @@ class RunContext:
     Holds the observed LR of group 0 and its peak, the schedule events (named ones
     given by the caller, and ``lr_change``/``warmup_end`` derived from the LR series),
     the warmup end, and a robust bias-corrected EMA of the log-loss (beta 0.98, each
-    input clipped to within log(4) of the EMA so one bad batch barely moves it).
+    input clipped to within log(4) of the EMA so one bad batch barely moves it; from the
+    third high value in a row the clip is lifted, since that is an explosion).
 
     Args:
         total_steps: planned number of optimizer updates, or None when unknown.
@@ -63,6 +65,7 @@ class RunContext:
         self.lr_phase = 0  # 0 no LR yet, 1 first LR seen, 2 rising (warmup), 3 warmup over
         self.warmup_end: int | None = None
         self.num_obs = 0
+        self.num_high = 0
         self.ema_raw = 0.0
         self.beta_pow = 1.0
         self.ema = 0.0
@@ -134,9 +137,13 @@ class RunContext:
         if self.num_obs:  # clip relative to the EMA so one outlier barely moves it
             ema = self.ema
             if log_loss > ema + _CLIP:
-                log_loss = ema + _CLIP
-            elif log_loss < ema - _CLIP:
-                log_loss = ema - _CLIP
+                self.num_high += 1
+                if self.num_high <= _MAX_CLIPPED:  # beyond that it is an explosion, not a batch
+                    log_loss = ema + _CLIP
+            else:
+                self.num_high = 0
+                if log_loss < ema - _CLIP:
+                    log_loss = ema - _CLIP
         self.num_obs += 1
         beta_pow = self.beta_pow = self.beta_pow * _BETA
         raw = self.ema_raw = _BETA * self.ema_raw + (1.0 - _BETA) * log_loss

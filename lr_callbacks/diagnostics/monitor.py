@@ -11,7 +11,7 @@ from lr_callbacks.diagnostics.base import RuleProtocol
 from lr_callbacks.diagnostics.context import Observation, RunContext
 from lr_callbacks.diagnostics.rules import RULE_NAMES, default_rules
 from lr_callbacks.diagnostics.state import check_state_keys
-from lr_callbacks.diagnostics.validate import check_int
+from lr_callbacks.diagnostics.validate import check_bool, check_int
 
 _INF = math.inf
 _log = math.log
@@ -27,8 +27,9 @@ class Monitor:
     named schedule events go in through `add_events`, while LR changes > 1.5x and the
     end of warmup are also derived from the observed LR of group 0. Non-finite
     steps reach only the rules that ask for them, so they never poison the
-    statistics. Every alert is logged on ``lr_callbacks.alerts`` (see `LoggingSink`)
-    and then sent to `sinks`; a failing sink never stops the run.
+    statistics. Every alert is logged on ``lr_callbacks.alerts`` (see `LoggingSink`;
+    ``log=False`` on non-zero ranks) and then sent to `sinks`; a failing sink never
+    stops the run. `report` records an alert made elsewhere (e.g. another rank's stop).
 
     Stop policy: `should_stop` turns True once an alert matches `stop_on`; each
     entry is a rule name (``"nonfinite"``) or a severity (``"critical"``, meaning
@@ -65,6 +66,7 @@ class Monitor:
         if total_steps is not None:
             check_int("Monitor", "total_steps", total_steps, 1)
         self.context = RunContext(total_steps)
+        self.log = check_bool("Monitor", "log", log)
         self._sink = FanoutSink([*([LoggingSink()] if log else []), *(sinks or ())])
         self.alerts: list[Alert] = []
         self.should_stop = False
@@ -134,6 +136,8 @@ class Monitor:
 
     def report(self, alert: Alert) -> None:
         """Record and send an alert raised outside the rules (e.g. another rank's stop)."""
+        if not isinstance(alert, Alert):
+            raise TypeError(f"Monitor.report: expected an Alert; got alert={alert!r}.")
         self._emit([alert])
 
     def _emit(self, new: list[Alert]) -> None:

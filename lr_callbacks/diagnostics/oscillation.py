@@ -23,7 +23,11 @@ class OscillationRule(Rule):
     sign-change rate of differences cannot tell noise from health (it is ~2/3 in
     every run); sigma_r can: 0.1 at batch 64 against 0.5 at batch 2 in the
     reference calibration. A window is "noisy" when sigma_r > `max_residual_std`,
-    or when it is `growth_ratio` x the median of the run's previous windows. The lag-1
+    or when it is `growth_ratio` x the median of the run's previous windows. The
+    absolute test applies only while the smoothed loss is above `min_level_fraction`
+    of its first value: once most samples are fitted, the per-batch loss is ruled by
+    a few hard samples and its log spreads widely whatever the batch size (0.3-0.8
+    in healthy batch-64 digit runs near 0.05 nats). The lag-1
     autocorrelation of the residuals says which remedy: strongly negative means
     an LR-driven back-and-forth (lower the LR), near zero means sampling noise
     (larger effective batch). Windows start after warmup and `min_history`
@@ -37,12 +41,13 @@ class OscillationRule(Rule):
         min_history: finite observations before the first window.
         event_grace_steps: steps after an LR event that no window may include.
         cooldown_windows: base number of windows between two alerts.
+        min_level_fraction: smoothed loss / first loss above which the absolute test holds.
     """
 
     name = "oscillation"
     _state_keys = (
         "i", "start_step", "sy", "sty", "syy", "syp", "first", "prev", "history", "run",
-        "limiter",
+        "limiter", "start_level",
     )  # fmt: skip
 
     def __init__(
@@ -54,6 +59,7 @@ class OscillationRule(Rule):
         min_history: int = 64,
         event_grace_steps: int = 64,
         cooldown_windows: int = 10,
+        min_level_fraction: float = 0.25,
     ) -> None:
         self.window = check_int(_OWNER, "window", window, 8)
         self.max_residual_std = check_float(_OWNER, "max_residual_std", max_residual_std, 0.0)
@@ -67,12 +73,17 @@ class OscillationRule(Rule):
         self._sy = self._sty = self._syy = self._syp = self._first = self._prev = 0.0
         self._history: list[float] = []
         self._run = 0
+        self.min_level_fraction = check_float(_OWNER, "min_level_fraction", min_level_fraction, 0.0, 1.0)
+        self._log_level = math.log(self.min_level_fraction)
         self._limiter = RateLimiter(self.cooldown_windows * self.window)
+        self._start_level: float | None = None
 
     def update(self, obs: Observation, context: RunContext) -> list[Alert]:
         """Fold the log-loss into the current window; judge the window when it is full."""
         i, y = self._i, obs.log_loss
         if i == 0:
+            if self._start_level is None:
+                self._start_level = context.ema
             if context.num_obs <= self.min_history or not context.warmed_up(obs.step):
                 return []
             self._start_step, self._first, self._prev = obs.step, y, 0.0
@@ -96,7 +107,8 @@ class OscillationRule(Rule):
         sigma, autocorr = residual_stats(self.window, *sums)
         history = self._history
         baseline = sorted(history)[len(history) // 2] if len(history) >= 4 else math.inf
-        noisy = sigma > self.max_residual_std or sigma >= self.growth_ratio * baseline
+        high = context.ema - (self._start_level or context.ema) >= self._log_level
+        noisy = (high and sigma > self.max_residual_std) or sigma >= self.growth_ratio * baseline
         history.append(sigma)
         if len(history) > _HISTORY:
             del history[0]

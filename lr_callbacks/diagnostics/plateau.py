@@ -45,7 +45,7 @@ class PlateauRule(Rule):
         self,
         patience: int = 300,
         patience_fraction: float = 0.5,
-        min_delta: float = 0.01,
+        min_delta: float = 0.02,
         min_lr_fraction: float = 0.5,
         min_history: int = 64,
         check_every: int = 25,

@@ -7,7 +7,7 @@ from typing import Any
 
 from lr_callbacks.diagnostics.alert import Alert, Severity
 from lr_callbacks.diagnostics.base import RateLimiter, Rule, lr_event_within
-from lr_callbacks.diagnostics.context import Observation, RunContext
+from lr_callbacks.diagnostics.context import NEVER, Observation, RunContext
 from lr_callbacks.diagnostics.text import describe_event, fmt_num, lr_clause
 from lr_callbacks.diagnostics.validate import check_float, check_int
 
@@ -24,7 +24,10 @@ class SpikeRule(Rule):
     back to normal quickly, likely a bad batch, with the step and batch index
     (warning); still high for `persist_steps` steps or never back, a jump the LR
     does not recover from (error). A spike enters the window clipped to the
-    threshold, so it does not hide the next one.
+    threshold, so it does not hide the next one. Within `event_window` steps after an
+    LR event, a level that climbs over a few steps to `event_jump_ratio` x (and 3
+    sigma above) the pre-event mean counts as a spike too: an LR increase raises the
+    loss over ~10 steps more than in one.
 
     Args:
         window: number of past log-losses in the rolling mean and std.
@@ -35,9 +38,10 @@ class SpikeRule(Rule):
         recovery_steps: steps the loss has to come back before it counts as a jump.
         persist_steps: consecutive high steps that make it a jump, not a spike.
         cooldown_steps: base interval between two spike alerts (doubles on repeats).
+        event_jump_ratio: post-event level over the pre-event mean that counts as a jump.
 
     Example:
-        >>> from lr_callbacks.diagnostics.context import Observation, RunContext
+        >>> from lr_callbacks.diagnostics.context import NEVER, Observation, RunContext
         >>> rule, context, fired = SpikeRule(), RunContext(), []
         >>> for step in range(300):
         ...     loss = 50.0 if step == 200 else 2.0 + 0.1 * math.sin(step)
@@ -49,7 +53,9 @@ class SpikeRule(Rule):
     """
 
     name = "spike"
-    _state_keys = ("buffer", "index", "count", "sum", "sumsq", "pending", "limiter")
+    _state_keys = (
+        "buffer", "index", "count", "sum", "sumsq", "pending", "limiter", "event_step", "watch",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -61,6 +67,7 @@ class SpikeRule(Rule):
         recovery_steps: int = 50,
         persist_steps: int = 5,
         cooldown_steps: int = 10,
+        event_jump_ratio: float = 1.25,
     ) -> None:
         self.window = check_int(_OWNER, "window", window, 8)
         self.min_history = check_int(_OWNER, "min_history", min_history, 2)
@@ -75,6 +82,10 @@ class SpikeRule(Rule):
         self.recovery_steps = check_int(_OWNER, "recovery_steps", recovery_steps, 1)
         self.persist_steps = check_int(_OWNER, "persist_steps", persist_steps, 1)
         self.cooldown_steps = check_int(_OWNER, "cooldown_steps", cooldown_steps, 1)
+        self.event_jump_ratio = check_float(_OWNER, "event_jump_ratio", event_jump_ratio, 1.0)
+        self._log_jump = math.log(self.event_jump_ratio)
+        self._event_step = NEVER
+        self._watch: list[float] | None = None  # [pre-event mean, std, fast EMA]
         self._z2 = self.z_threshold**2
         self._log_ratio = math.log(self.min_ratio)
         self._buffer = [0.0] * self.window
@@ -90,12 +101,16 @@ class SpikeRule(Rule):
         x = obs.log_loss
         n = self._count
         alerts: list[Alert] = []
+        if context.last_event_step != self._event_step:
+            self._see_event(context.last_event_step, n)
         if n >= self.min_history:
             mean = self._sum / n
             var = self._sumsq / n - mean * mean
             d = x - mean
             if self._pending is not None:
                 alerts = self._follow(obs, context, x)
+            if self._watch is not None:
+                self._watch_level(obs, x)
             if d > self._log_ratio and d * d > self._z2 * var and context.warmed_up(obs.step):
                 std = math.sqrt(var) if var > 0.0 else 0.0
                 if self._pending is None:
@@ -103,6 +118,29 @@ class SpikeRule(Rule):
                 x = mean + self.z_threshold * std  # clip so the spike does not hide the next
         self._push(x, n)
         return alerts
+
+    def _see_event(self, event_step: int, n: int) -> None:
+        """Snapshot the level before an LR event, to catch a jump of the level after it."""
+        self._event_step = event_step
+        self._watch = None
+        if n >= self.min_history:
+            mean = self._sum / n
+            std = math.sqrt(max(self._sumsq / n - mean * mean, 0.0))
+            self._watch = [mean, std, mean]
+
+    def _watch_level(self, obs: Observation, x: float) -> None:
+        """After an LR change the loss tends to step up over a few steps rather than spike
+        in one: a fast EMA (about 3 steps) above the pre-event level also counts."""
+        watch = self._watch
+        assert watch is not None
+        if obs.step - self._event_step > self.event_window:
+            self._watch = None
+            return
+        mean, std, fast = watch
+        fast = watch[2] = 0.7 * fast + 0.3 * x
+        if self._pending is None and fast - mean >= max(self._log_jump, 3.0 * std):
+            self._start(obs, mean, std, x - mean)
+            self._watch = None
 
     def _push(self, x: float, n: int) -> None:
         if n < self.window:
