@@ -99,16 +99,16 @@ class SpikeRule(Rule):
     def update(self, obs: Observation, context: RunContext) -> list[Alert]:
         """Test the new log-loss against the rolling window, then add it to the window."""
         x = obs.log_loss
-        n = self._count
         alerts: list[Alert] = []
+        if self._pending is not None:
+            alerts = self._follow(obs, context, x)  # may reset the window
+        n = self._count
         if context.last_event_step != self._event_step:
             self._see_event(context.last_event_step, n)
         if n >= self.min_history:
             mean = self._sum / n
             var = self._sumsq / n - mean * mean
             d = x - mean
-            if self._pending is not None:
-                alerts = self._follow(obs, context, x)
             if self._watch is not None:
                 self._watch_level(obs, x)
             if d > self._log_ratio and d * d > self._z2 * var and context.warmed_up(obs.step):

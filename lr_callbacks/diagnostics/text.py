@@ -19,11 +19,13 @@ def fmt_lr(lr: float) -> str:
     """Short scientific notation for an LR.
 
     Example:
-        >>> fmt_lr(0.003), fmt_lr(2.5e-4), fmt_lr(1.0)
-        ('3e-3', '2.5e-4', '1')
+        >>> fmt_lr(0.003), fmt_lr(2.5e-4), fmt_lr(0.3), fmt_lr(1.0)
+        ('3e-3', '2.5e-4', '0.3', '1')
     """
     if lr == 0:
         return "0"
+    if 0.01 <= abs(lr) < 1000:
+        return f"{lr:.3g}"
     mantissa, exponent = f"{lr:.2e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".")
     power = int(exponent)
