@@ -11,6 +11,7 @@ from typing import Any
 
 EvidenceValue = int | float | str
 
+_SEVERITY_NAMES = frozenset({"info", "warning", "error", "critical"})
 _FIELDS = ("rule", "severity", "step", "message", "cause", "advice", "evidence")
 
 
@@ -105,6 +106,11 @@ class Alert:
     evidence: dict[str, EvidenceValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.severity not in _SEVERITY_NAMES:
+            raise ValueError(
+                f"Alert: severity must be one of {sorted(_SEVERITY_NAMES)}; got "
+                f"severity={self.severity!r}. Use a Severity member or its lowercase name."
+            )
         object.__setattr__(self, "severity", Severity(self.severity))
         if isinstance(self.step, bool) or not isinstance(self.step, int):
             raise TypeError(f"Alert: step must be an int; got step={self.step!r}. Pass an int.")
