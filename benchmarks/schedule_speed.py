@@ -20,10 +20,12 @@ from lr_callbacks.schedules import (
     Cosine,
     CosineRestarts,
     Exponential,
+    HoldAfter,
     InverseSqrt,
     Linear,
     OneCycle,
     OneCycleMomentum,
+    Piecewise,
     Polynomial,
     Schedule,
     Sequence,
@@ -52,7 +54,7 @@ CASES: list[tuple[str, Schedule]] = [
     ("warmup_cosine", WarmupCosine(peak_lr=3e-4, warmup=0.05, min_lr_ratio=0.1)),
     ("one_cycle", OneCycle(peak_lr=1e-3)),
     ("one_cycle (three-phase)", OneCycle(peak_lr=1e-3, anneal="linear", three_phase=True)),
-    ("one_cycle_momentum", OneCycleMomentum(peak_lr=0.95)),
+    ("one_cycle_momentum", OneCycleMomentum(max_momentum=0.95)),
     ("wsd (1-sqrt)", WarmupStableDecay(peak_lr=1e-3, warmup=2000, decay=0.2, decay_shape="1-sqrt")),
     ("with_warmup (cosine)", Warmup(Cosine(peak_lr=1e-3), warmup=2000, start_ratio=0.01)),
     ("linear", Linear(peak_lr=1e-3)),
@@ -61,6 +63,8 @@ CASES: list[tuple[str, Schedule]] = [
     ("inverse_sqrt", InverseSqrt(peak_lr=1e-3, timescale=4000)),
     ("sweep", Sweep(start_lr=1e-7, end_lr=10.0)),
     ("sequence", Sequence((Constant(peak_lr=1e-3), Cosine(peak_lr=1e-3)), lengths=(0.1,))),
+    ("piecewise", Piecewise(boundaries=(30_000, 60_000), values=(1e-3, 1e-4, 1e-5))),
+    ("hold_after", HoldAfter(CosineRestarts(peak_lr=1e-3, cycle_steps=1000), steps=50_000)),
 ]
 
 

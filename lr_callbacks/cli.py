@@ -27,10 +27,10 @@ def _show(args: argparse.Namespace) -> int:
     schedule = _bind(args)
     total = args.total_steps
     if args.format == "csv":
-        lines = ["step,lr", *(f"{t},{lr!r}" for t, lr in enumerate(schedule.values(range(total)).tolist()))]
+        lines = ["step,lr", *(f"{t},{lr!r}" for t, lr in enumerate([schedule(t) for t in range(total)]))]
         sys.stdout.write("\n".join(lines) + "\n")
     elif args.format == "json":
-        lrs = schedule.values(range(total)).tolist()
+        lrs = [schedule(t) for t in range(total)]
         json.dump(
             {"spec": schedule.spec.to_spec(), "total_steps": total, "step": list(range(total)), "lr": lrs},
             sys.stdout,

@@ -104,7 +104,8 @@ class Controller:
             self.monitor.load_state_dict(dict(self._pending_state))
             self._pending_state = None
         if isinstance(self.bound, BoundSchedule):
-            self.monitor.add_events([event.to_dict() for event in self.bound.events(0, total)])
+            if total is not None:  # an open-ended run: the monitor derives LR changes from the LRs it sees
+                self.monitor.add_events([event.to_dict() for event in self.bound.events(0, total)])
             if self.is_main:
                 for item in lint(self.bound):
                     logger.warning("lr_callbacks schedule lint [%s]: %s", item.code, item.message)

@@ -59,7 +59,7 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
         ("cosine(peak_lr=1, foo=2)", "10", "unknown argument 'foo'"),
         ("warmup_cosine(peak_lr=1, warmup=20)", "10", "warmup must not exceed"),
         ("cosine(peak_lr=1", "10", "not a schedule spec"),
-        ("cosine(peak_lr=1)", "0", "total_steps must be a positive int"),
+        ("cosine(peak_lr=1)", "0", "total_steps must be an int >= 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(spec: str, total: str, fragment: str) -> None:

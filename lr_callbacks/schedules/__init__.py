@@ -9,11 +9,14 @@ from .base import Schedule
 from .bound import BoundSchedule
 from .compose import Sequence
 from .families import Constant, Cosine, CosineRestarts, StepDecay
+from .hold import HoldAfter
 from .legs import Exponential, InverseSqrt, Linear, Polynomial, Sweep
 from .lengths import Horizon, Length
 from .lints import Lint, lint
 from .one_cycle import OneCycle, OneCycleMomentum
 from .phases import Phase, ScheduleEvent
+from .piecewise import Piecewise
+from .presets import from_hf, from_keras, from_timm, from_torch
 from .spec import format_spec, from_dict, parse, registry
 from .warmup import Warmup, WarmupCosine, WarmupStableDecay
 
@@ -23,6 +26,7 @@ __all__ = [
     "Cosine",
     "CosineRestarts",
     "Exponential",
+    "HoldAfter",
     "Horizon",
     "InverseSqrt",
     "Length",
@@ -31,6 +35,7 @@ __all__ = [
     "OneCycle",
     "OneCycleMomentum",
     "Phase",
+    "Piecewise",
     "Polynomial",
     "Schedule",
     "ScheduleEvent",
@@ -42,6 +47,10 @@ __all__ = [
     "WarmupStableDecay",
     "format_spec",
     "from_dict",
+    "from_hf",
+    "from_keras",
+    "from_timm",
+    "from_torch",
     "lint",
     "parse",
     "registry",

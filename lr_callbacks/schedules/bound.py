@@ -68,21 +68,37 @@ class BoundSchedule:
         return max(max(p.lr_start, p.lr_end) for p in self._phases)
 
     def values(self, steps: Any) -> npt.NDArray[np.float64]:
-        """Vectorised evaluation over an array of steps (numpy, float64)."""
+        """Vectorised evaluation over an array of steps (numpy, float64).
+
+        Equal to calling the schedule at each step, bit for bit for every shape but the
+        ``pow``-based ones (exponential, polynomial, the exponential sweep), where numpy's
+        ``power`` may differ from the C library's in the last bit.
+        """
         import numpy as np
 
         ts = np.asarray(steps, dtype=np.float64)
         flat = ts.ravel()
+        if flat.size > 1 and not bool(np.all(flat[1:] >= flat[:-1])):
+            return self._values_unsorted(flat).reshape(ts.shape)
+        out = np.empty_like(flat)
+        # Sorted steps: each phase covers one contiguous slice.
+        edges = np.searchsorted(flat, np.asarray(self._starts[1:]), side="left")
+        bounds = [0, *edges.tolist(), flat.size]
+        for phase, lo, hi in zip(self._phases, bounds[:-1], bounds[1:], strict=True):
+            if hi > lo:
+                out[lo:hi] = _vector(phase, flat[lo:hi])
+        return out.reshape(ts.shape)
+
+    def _values_unsorted(self, flat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        import numpy as np
+
         index = np.searchsorted(np.asarray(self._starts), flat, side="right") - 1
         np.maximum(index, 0, out=index)
         out = np.empty_like(flat)
-        if len(self._phases) == 1:
-            out[:] = _vector(self._phases[0], flat)
-            return out.reshape(ts.shape)
         for i in np.unique(index):
             mask = index == i
             out[mask] = _vector(self._phases[int(i)], flat[mask])
-        return out.reshape(ts.shape)
+        return out
 
     def group_lrs(self, t: float, base_lrs: Sequence[float]) -> list[float]:
         """LR per param group at ``t``: group 0 follows the schedule, others keep their ratio to it."""
@@ -91,16 +107,28 @@ class BoundSchedule:
         return [lr * (base / reference) for base in base_lrs]
 
     def events(self, start: int = 0, stop: int | None = None) -> list[ScheduleEvent]:
-        """Schedule events (warmup end, decays, restarts, ...) at steps in ``[start, stop)``."""
+        """Schedule events (warmup end, decays, restarts, ...) at steps in ``[start, stop)``.
+
+        An event at a fractional boundary (one-cycle's peak at ``pT - 1``) belongs to the
+        first whole step at or after it. ``stop`` defaults to ``total_steps``.
+
+        Raises:
+            ValueError: neither ``stop`` nor ``total_steps`` is known (an open-ended step
+                decay has no last event).
+        """
         stop = self.total_steps if stop is None else stop
-        limit = math.inf if stop is None else stop
+        if stop is None:
+            raise ValueError(
+                "BoundSchedule.events: needs the end of the range; got stop=None and total_steps=None. "
+                "Pass stop=, or bind the schedule with total_steps=."
+            )
         found: list[ScheduleEvent] = []
         for index, phase in enumerate(self._phases):
             if phase.shape == "staircase":
-                found.extend(self._staircase_events(phase, start, limit))
-            if phase.event is None or not start <= phase.start < limit:
-                continue
+                found.extend(self._staircase_events(phase, start, stop))
             step = math.ceil(phase.start)
+            if phase.event is None or not start <= step < stop:
+                continue
             before = self(step - 1) if step > 0 else phase.lr_start
             after = self(step)
             factor = after / before if before > 0 and index > 0 else None
@@ -108,7 +136,7 @@ class BoundSchedule:
         return sorted(found, key=lambda e: e.step)
 
     def _staircase_events(self, phase: Phase, start: float, limit: float) -> list[ScheduleEvent]:
-        first = max(1, math.ceil((start - phase.start) / phase.step))
+        first = max(1, math.ceil((start - phase.start) / phase.step))  # an event at ceil(boundary) >= start
         found = []
         k = first
         while phase.start + k * phase.step < min(limit, phase.end):
@@ -128,9 +156,14 @@ class BoundSchedule:
         """The phases and their boundaries, one line each."""
         name = self.spec.to_spec() if hasattr(self.spec, "to_spec") else repr(self.spec)
         lines = [name + (f" over {self.total_steps} steps" if self.total_steps else "")]
-        for p in self._phases:
-            end = "end" if math.isinf(p.end) else f"{p.end:g}"
-            lr_end = p.lr_start if math.isinf(p.end) else p.lr_end
+        for i, p in enumerate(self._phases):
+            cut = min(p.end, self._phases[i + 1].start) if i + 1 < len(self._phases) else p.end
+            end = "end" if math.isinf(cut) else f"{cut:g}"
+            lr_end = (
+                p.value(cut)
+                if math.isfinite(cut) and cut < p.end
+                else (p.lr_start if math.isinf(p.end) else p.lr_end)
+            )
             lines.append(
                 f"  {p.name:<16} steps [{p.start:g}, {end}): {p.shape:<12} {p.lr_start:.6g} -> {lr_end:.6g}"
             )

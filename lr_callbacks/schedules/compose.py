@@ -71,11 +71,13 @@ class Sequence(Schedule):
         phases: list[Phase] = []
         offset = 0
         for index, (piece, length) in enumerate(zip(self.pieces, [*steps, rest], strict=True)):
-            local = _piece_phases(piece, Horizon(length or None, horizon.steps_per_epoch))
-            if index and not self.allow_jump:
+            if length == 0:  # a piece given no steps never runs
+                continue
+            local = _piece_phases(piece, Horizon(length, horizon.steps_per_epoch))
+            if phases and not self.allow_jump:
                 _check_join(index, offset, phases, local)
             phases.extend(p.shifted(offset) for p in local if length is None or p.start < length)
-            offset += length or 0
+            offset += length or 0  # None: the open-ended last piece of an unbound sequence
         return phases
 
 

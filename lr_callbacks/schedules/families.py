@@ -81,6 +81,9 @@ class StepDecay(Schedule):
             object.__setattr__(self, "milestones", tuple(self.milestones))
             for m in self.milestones:
                 check_length("step_decay", "milestones", m)
+            steps = [m for m in self.milestones if isinstance(m, int)]
+            if len(steps) == len(self.milestones):
+                _check_increasing(list(self.milestones), steps)
 
     def _phases(self, horizon: Horizon) -> list[Phase]:
         if self.step_size is not None:
@@ -103,11 +106,7 @@ class StepDecay(Schedule):
             ]
         assert self.milestones is not None
         steps = [horizon.resolve("step_decay", "milestones", m) for m in self.milestones]
-        if any(b <= a for a, b in pairwise(steps)) or (steps and steps[0] <= 0):
-            raise ValueError(
-                f"step_decay: milestones must be strictly increasing steps > 0; got milestones={list(self.milestones)!r} "
-                f"(resolved to {steps}). Sort them and drop duplicates (for a double decay use gamma**2)."
-            )
+        _check_increasing(list(self.milestones), steps)
         bounds = [0, *steps, math.inf]
         return [
             Phase(
@@ -228,3 +227,11 @@ class CosineRestarts(Schedule):
             )
             start, i = start + length, i + 1
         return phases
+
+
+def _check_increasing(milestones: list[Length], steps: list[int]) -> None:
+    if any(b <= a for a, b in pairwise(steps)) or (steps and steps[0] <= 0):
+        raise ValueError(
+            f"step_decay: milestones must be strictly increasing steps > 0; got milestones={milestones!r} "
+            f"(resolved to {steps}). Sort them and drop duplicates (for a double decay use gamma**2)."
+        )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .base import Schedule, check_peak, resolve_floor
-from .lengths import Horizon, Length, check_length, check_number
+from .lengths import Horizon, Length, check_int, check_length, check_number
 from .phases import Phase
 
 
@@ -84,7 +84,7 @@ class Polynomial(Schedule):
 
 @dataclass(frozen=True)
 class Exponential(Schedule):
-    """``lr(t) = peak * gamma ** t`` (torch ``ExponentialLR``), never below ``min_lr``.
+    """``lr(t) = peak * gamma ** t`` (torch ``ExponentialLR``); it never stops decaying.
 
     Example:
         >>> lr = Exponential(peak_lr=1.0, gamma=0.5).bind()
@@ -126,11 +126,7 @@ class InverseSqrt(Schedule):
 
     def __post_init__(self) -> None:
         check_peak(self.name, self.peak_lr)
-        if isinstance(self.timescale, bool) or not isinstance(self.timescale, int) or self.timescale < 1:
-            raise ValueError(
-                f"inverse_sqrt: timescale must be an int >= 1 (steps); got timescale={self.timescale!r}. "
-                f"HF uses the warmup length, or 10000."
-            )
+        check_int(self.name, "timescale", self.timescale, 1, "In steps; HF uses the warmup length, or 10000.")
 
     def _phases(self, horizon: Horizon) -> list[Phase]:
         return [
@@ -175,12 +171,13 @@ class Sweep(Schedule):
             low=self.start_lr,
             fix="The sweep rises: end_lr must be larger than start_lr.",
         )
-        if self.num_steps is not None and (
-            isinstance(self.num_steps, bool) or not isinstance(self.num_steps, int) or self.num_steps < 2
-        ):
-            raise ValueError(
-                f"sweep: num_steps must be an int >= 2; got num_steps={self.num_steps!r}. "
-                f"A range test needs at least a few dozen steps (100 is typical)."
+        if self.num_steps is not None:
+            check_int(
+                self.name,
+                "num_steps",
+                self.num_steps,
+                2,
+                "A range test needs a few dozen steps (100 is typical).",
             )
         if self.mode not in ("exp", "linear"):
             raise ValueError(
@@ -193,6 +190,10 @@ class Sweep(Schedule):
 
     def _phases(self, horizon: Horizon) -> list[Phase]:
         steps = self.num_steps or horizon.total(self.name, "the sweep length (or pass num_steps=)")
+        if steps < 2:
+            raise ValueError(
+                f"sweep: the sweep needs at least 2 steps; got total_steps={steps}. Pass num_steps= or a longer run."
+            )
         if self.mode == "linear":
             return [Phase("sweep", 0, steps - 1, "linear", self.start_lr, self.end_lr)]
         factor = (self.end_lr / self.start_lr) ** (1.0 / (steps - 1))

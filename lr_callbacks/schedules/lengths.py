@@ -3,13 +3,16 @@
 A length is one of:
 
 * an ``int``: a number of optimizer updates (steps);
-* a ``float`` in ``(0, 1]``: a fraction of the run's total updates ``T``;
+* a ``float`` in ``(0, 1)``: a fraction of the run's total updates ``T`` (``1.0`` is
+  refused: it would read like one step; say ``T`` in steps instead);
 * a ``str`` ``"<number>ep"`` (also ``"<number> epochs"``): epochs, resolved with the
   number of optimizer updates per epoch.
 
 Rounding rule (the only one): a fraction or an epoch count is resolved to the
-nearest whole step, halves rounded up: ``floor(x + 0.5)``. ``warmup=0.05`` with
-``T=1010`` is 51 steps (50.5 rounds up); ``"1.5ep"`` with 100 steps per epoch is 150.
+nearest whole step, halves rounded up: ``floor(x + 0.5)``, with ``x`` first rounded to
+9 decimals so that binary noise cannot move a half (``0.29 * 50`` is 14.5, so 15).
+``warmup=0.05`` with ``T=1010`` is 51 steps (50.5 rounds up); ``"1.5ep"`` with 100 steps
+per epoch is 150.
 """
 
 from __future__ import annotations
@@ -59,22 +62,36 @@ def _range(low: float, low_open: bool, high: float, high_open: bool) -> str:
     return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
 
+def check_int(owner: str, name: str, value: object, low: int, fix: str = "") -> int:
+    """Validate an int ``>= low``.
+
+    Raises:
+        TypeError: ``value`` is not an int (booleans are refused).
+        ValueError: ``value < low``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: {name} must be an int; got {name}={value!r}. {fix}".rstrip())
+    if value < low:
+        raise ValueError(f"{owner}: {name} must be an int >= {low}; got {name}={value!r}. {fix}".rstrip())
+    return value
+
+
 def check_length(owner: str, name: str, value: object) -> Length:
     """Validate the form of a length (steps, fraction or epochs) without resolving it.
 
     Raises:
         TypeError: ``value`` is not an int, a float or an epoch string.
-        ValueError: a negative step count, a fraction outside ``(0, 1]``, or a
+        ValueError: a negative step count, a fraction outside ``(0, 1)``, or a
             malformed epoch string.
     """
-    fix = "Give steps as an int (500), a fraction of the run as a float in (0, 1] (0.05), or epochs as a string ('2ep')."
+    fix = "Give steps as an int (500), a fraction of the run as a float in (0, 1) (0.05), or epochs as a string ('2ep')."
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise TypeError(f"{owner}: {name} must be a length; got {name}={value!r}. {fix}")
     if isinstance(value, int) and value < 0:
         raise ValueError(f"{owner}: {name} must be >= 0 steps; got {name}={value!r}. {fix}")
-    if isinstance(value, float) and not (0.0 < value <= 1.0):
+    if isinstance(value, float) and not (0.0 < value < 1.0):
         raise ValueError(
-            f"{owner}: {name} as a float is a fraction of the run and must be in (0, 1]; got {name}={value!r}. {fix}"
+            f"{owner}: {name} as a float is a fraction of the run and must be in (0, 1); got {name}={value!r}. {fix}"
         )
     if isinstance(value, str) and not _EPOCHS.match(value):
         raise ValueError(
@@ -97,11 +114,13 @@ class Horizon:
 
     def __post_init__(self) -> None:
         for name in ("total_steps", "steps_per_epoch"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                raise ValueError(
-                    f"Schedule.bind: {name} must be a positive int or None; got {name}={value!r}. "
-                    f"Pass the number of optimizer updates (not micro-batches)."
+            if getattr(self, name) is not None:
+                check_int(
+                    "Schedule.bind",
+                    name,
+                    getattr(self, name),
+                    1,
+                    "Pass the number of optimizer updates (not micro-batches).",
                 )
 
     def total(self, owner: str, why: str) -> int:
@@ -131,4 +150,4 @@ class Horizon:
 
 
 def _round_half_up(x: float) -> int:
-    return math.floor(x + 0.5)
+    return math.floor(round(x, 9) + 0.5)

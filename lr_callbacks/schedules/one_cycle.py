@@ -111,7 +111,7 @@ class OneCycleMomentum(Schedule):
     """The momentum curve of one-cycle: ``max -> base`` while the LR rises, ``base -> max`` after.
 
     In three-phase mode it returns to ``max`` at ``2pT - 2`` and stays there
-    (torch ``OneCycleLR``). ``peak_lr`` is ``max_momentum`` (the largest value).
+    (torch ``OneCycleLR``). ``max_momentum`` is the largest value.
 
     Example:
         >>> m = OneCycle(peak_lr=1.0).momentum_schedule().bind(total_steps=10)
@@ -120,28 +120,34 @@ class OneCycleMomentum(Schedule):
     """
 
     name: ClassVar[str] = "one_cycle_momentum"
-    peak_lr: float
+    max_momentum: float = 0.95
     base_momentum: float = 0.85
     pct_start: float = 0.3
     anneal: str = "cos"
     three_phase: bool = False
 
+    @property
+    def peak_lr(self) -> float:  # type: ignore[override]
+        return self.max_momentum
+
     def __post_init__(self) -> None:
-        check_number("one_cycle_momentum", "max_momentum", self.peak_lr, low=0.0, low_open=False, high=1.0)
+        check_number(
+            "one_cycle_momentum", "max_momentum", self.max_momentum, low=0.0, low_open=False, high=1.0
+        )
         check_number(
             "one_cycle_momentum",
             "base_momentum",
             self.base_momentum,
             low=0.0,
             low_open=False,
-            high=self.peak_lr,
+            high=self.max_momentum,
             fix="base_momentum must not exceed max_momentum.",
         )
         _check_shape("one_cycle_momentum", self.pct_start, self.anneal, self.three_phase)
 
     def _phases(self, horizon: Horizon) -> list[Phase]:
         total = horizon.total("one_cycle_momentum", "placing the peak")
-        high, low = self.peak_lr, self.base_momentum
+        high, low = self.max_momentum, self.base_momentum
         values = {
             "rise": (high, low),
             "anneal": (low, high),

@@ -127,22 +127,40 @@ _SCALAR: dict[str, Callable[[Phase, float], float]] = {
 
 
 def _vector(p: Phase, t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    # The same operations, in the same order, as the scalar shapes above (so the results are
+    # the same bits), done in place on one work array to keep 10M-step evaluations fast.
     import numpy as np
 
     span = p.end - p.start
     a, b = p.lr_start, p.lr_end
     if p.shape == "constant":
         return np.full_like(t, a)
+    if p.shape in ("linear", "torch_linear", "cosine", "1-sqrt") and not (
+        p.shape == "linear" and abs(b) < abs(a)
+    ):
+        x = np.subtract(t, p.start)
+        x /= span
+        if p.shape == "cosine":
+            x *= np.pi
+            np.cos(x, out=x)
+            x += 1.0
+            x *= 0.5
+        elif p.shape == "1-sqrt":
+            np.sqrt(x, out=x)
+            np.subtract(1.0, x, out=x)
+        if p.shape in ("linear", "torch_linear"):
+            x *= b - a
+            x += a
+        else:
+            x *= a - b
+            x += b
+        return x
     if p.shape == "linear":
-        if abs(b) >= abs(a):
-            return a + (b - a) * ((t - p.start) / span)
-        return b + (a - b) * ((p.end - t) / span)
-    if p.shape == "torch_linear":
-        return (b - a) * ((t - p.start) / span) + a
-    if p.shape == "cosine":
-        return b + (a - b) * (0.5 * (1.0 + np.cos(np.pi * ((t - p.start) / span))))
-    if p.shape == "1-sqrt":
-        return b + (a - b) * (1.0 - np.sqrt((t - p.start) / span))
+        x = np.subtract(p.end, t)
+        x /= span
+        x *= a - b
+        x += b
+        return x
     if p.shape == "poly":
         return b + (a - b) * ((p.end - t) / span) ** p.param
     if p.shape == "exp":
@@ -188,9 +206,7 @@ def with_hold(phases: Sequence[Phase]) -> list[Phase]:
     last = kept[-1]
     if math.isfinite(last.end):
         final = (
-            last.value(last.end)
-            if last.shape in ("exp", "staircase", "inverse_sqrt", "callable")
-            else last.lr_end
+            last.value(last.end) if last.shape in ("staircase", "inverse_sqrt", "callable") else last.lr_end
         )
         kept.append(Phase("end", last.end, math.inf, "constant", final, final))
     return kept

@@ -22,7 +22,7 @@ _NAMED = {"true": True, "True": True, "false": False, "False": False, "null": No
 
 def registry() -> dict[str, type[Schedule]]:
     """Spec name -> schedule class, for every built-in."""
-    from . import compose, families, legs, one_cycle, warmup
+    from . import compose, families, hold, legs, one_cycle, piecewise, warmup
 
     classes: list[type[Schedule]] = [
         families.Constant,
@@ -40,6 +40,8 @@ def registry() -> dict[str, type[Schedule]]:
         legs.InverseSqrt,
         legs.Sweep,
         compose.Sequence,
+        piecewise.Piecewise,
+        hold.HoldAfter,
     ]
     return {cls.name: cls for cls in classes}
 

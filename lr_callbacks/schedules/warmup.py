@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .base import Schedule, check_fits, check_peak, resolve_floor
+from .bound import BoundSchedule
 from .families import Cosine
 from .lengths import Horizon, Length, check_length, check_number
-from .phases import Phase
+from .phases import Phase, with_hold
 
 _DECAY_SHAPES = {"linear": "linear", "cosine": "cosine", "1-sqrt": "1-sqrt"}
 
@@ -73,10 +74,10 @@ def warmup_phases(
         check_fits(owner, "warmup", steps, horizon.total_steps)
         rest = horizon.total_steps - steps
     inner_phases = inner._phases(Horizon(rest or None, horizon.steps_per_epoch)) if rest != 0 else []
-    shifted = [p.shifted(steps) for p in inner_phases]
+    shifted = [p.shifted(steps) for p in inner_phases if p.end > p.start]
     if steps == 0:
         return shifted
-    top = inner_phases[0].lr_start if inner_phases else inner.peak_lr
+    top = BoundSchedule(with_hold(shifted))(steps) if shifted else inner.peak_lr
     ramp = Phase("warmup", 0, steps, "linear", top * start_ratio, top)
     return [ramp, *([_with_event(shifted[0], "warmup_end"), *shifted[1:]] if shifted else [])]
 
@@ -158,6 +159,11 @@ class WarmupStableDecay(Schedule):
         floor = resolve_floor("wsd", self.peak_lr, self.min_lr, self.min_lr_ratio)
         warm = horizon.resolve("wsd", "warmup", self.warmup)
         decay = horizon.resolve("wsd", "decay", self.decay)
+        if decay < 1:
+            raise ValueError(
+                f"wsd: decay must resolve to at least 1 step; got decay={self.decay!r} ({decay} steps). "
+                f"Without a decay the LR never reaches the floor: use with_warmup(constant(...)) for that."
+            )
         if self.stable is None:
             total = horizon.total("wsd", "the length of the stable phase (or pass stable=)")
             check_fits("wsd", "warmup + decay", warm + decay, total)

@@ -417,11 +417,6 @@ def test_sequence_join_check_uses_the_first_piece_at_its_end():
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a last piece left with 0 steps (sum(lengths) == T) fails with 'cosine: needs total_steps; "
-    "got total_steps=None' although T was given",
-)
 def test_sequence_whose_lengths_fill_the_run():
     lr = Sequence((Constant(peak_lr=1.0), Cosine(peak_lr=1.0)), lengths=(10,)).bind(10)
     assert [lr(t) for t in (0, 9)] == [1.0, 1.0]

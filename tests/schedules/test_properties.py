@@ -36,7 +36,7 @@ ULPS = 1e-12
 peaks = st.floats(1e-7, 10.0)
 totals = st.integers(1, 100_000)
 ratios = st.floats(0.0, 1.0)
-fractions = st.floats(1e-3, 1.0)
+fractions = st.floats(1e-3, 1.0, exclude_max=True)
 
 
 def _round(x: float) -> int:
@@ -121,7 +121,7 @@ def cases(draw):
         kwargs, floor = draw(floors(peak))
         cycle = draw(st.integers(max(1, total // 50), total))
         mult = draw(st.sampled_from([1, 2, 1.5, 3.0]))
-        decay = draw(st.floats(0.1, 1.0))
+        decay = draw(st.floats(0.1, 1.0, exclude_max=True))
         spec = CosineRestarts(peak_lr=peak, cycle_steps=cycle, cycle_mult=mult, cycle_decay=decay, **kwargs)
         return spec, total, (floor if decay == 1.0 else 0.0), peak, False
     if family == "warmup_cosine":
@@ -153,13 +153,13 @@ def cases(draw):
         low = draw(st.floats(0.0, 1.0)) * high
         three = draw(st.booleans())
         pct = draw(st.floats(0.01, 0.49 if three else 0.99))
-        spec = OneCycleMomentum(peak_lr=high, base_momentum=low, pct_start=pct, three_phase=three)
+        spec = OneCycleMomentum(max_momentum=high, base_momentum=low, pct_start=pct, three_phase=three)
         return spec, total, low, high, False
     if family == "wsd":
         kwargs, floor = draw(floors(peak))
-        warm = draw(st.integers(0, total))
-        decay = draw(st.integers(0, total - warm))
-        if draw(st.booleans()) and decay:
+        warm = draw(st.integers(0, total - 1))
+        decay = draw(st.integers(1, total - warm))
+        if draw(st.booleans()) and 0 < decay < total:
             decay = decay / total if _round(decay / total * total) + warm <= total else decay
         shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
         spec = WarmupStableDecay(peak_lr=peak, warmup=warm, decay=decay, decay_shape=shape, **kwargs)
