@@ -40,12 +40,15 @@ class Diagnosis:
 def replay(log: RunLog, monitor: Monitor) -> None:
     """Feed a `RunLog` to `monitor`: per step, the training loss, then evaluations."""
     evals, j = log.evals, 0
+    next_eval = evals[0][0] if evals else math.inf
     observe, observe_eval = monitor.observe, monitor.observe_eval
     for step, loss, lr in zip(log.steps, log.losses, log.lrs, strict=True):
         observe(step, loss, lr)
-        while j < len(evals) and evals[j][0] <= step:
-            observe_eval(evals[j][0], {"val_loss": evals[j][1]})
-            j += 1
+        if step >= next_eval:
+            while j < len(evals) and evals[j][0] <= step:
+                observe_eval(evals[j][0], {"val_loss": evals[j][1]})
+                j += 1
+            next_eval = evals[j][0] if j < len(evals) else math.inf
     for step, value in evals[j:]:
         observe_eval(step, {"val_loss": value})
 

@@ -130,33 +130,55 @@ def _resolve(where: str, names: list[str], overrides: Mapping[str, str | None]) 
 
 
 class _Merger:
-    """Merges rows by step (loggers write loss, LR and val on separate rows); last wins."""
+    """Merges rows by step (loggers write loss, LR and val on separate rows); last wins.
+
+    Rows usually arrive in step order, so they are appended; a step seen before (a
+    resumed run's log) is merged into its row through an index built on demand.
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[int, list[float | None]] = {}
+        self.rows: list[list[Any]] = []
+        self.last = -1
+        self.index: dict[int, list[Any]] | None = None
 
     def add(self, step: int, loss: float | None, lr: float | None, val: float | None) -> None:
-        row = self.rows.get(step)
-        if row is None:
-            self.rows[step] = [loss, lr, val]
+        if step > self.last:
+            row = [step, loss, lr, val]
+            self.rows.append(row)
+            self.last = step
+            if self.index is not None:
+                self.index[step] = row
             return
-        for i, value in enumerate((loss, lr, val)):
+        if step == self.last:
+            row = self.rows[-1]
+        else:
+            if self.index is None:
+                self.index = {r[0]: r for r in self.rows}
+            row = self.index.get(step)  # type: ignore[assignment]
+            if row is None:
+                row = self.index[step] = [step, None, None, None]
+                self.rows.append(row)
+        for i, value in enumerate((loss, lr, val), 1):
             if value is not None:
                 row[i] = value
 
     def finish(self, path: str, keys: dict[str, str | None]) -> RunLog:
-        log = RunLog(path, keys=keys)
-        for step in sorted(self.rows):
-            loss, lr, val = self.rows[step]
-            if loss is not None:
-                log.steps.append(step)
-                log.losses.append(loss)
-                log.lrs.append(lr)
-            if val is not None:
-                log.evals.append((step, val))
-        if not log.steps:
+        rows = sorted(self.rows, key=_first) if self.index is not None else self.rows
+        train = [r for r in rows if r[1] is not None]
+        if not train:
             raise RunLogError(f"{path}: no training loss values found (column {keys['loss']!r})")
-        return log
+        return RunLog(
+            path,
+            steps=[r[0] for r in train],
+            losses=[r[1] for r in train],
+            lrs=[r[2] for r in train],
+            evals=[(r[0], r[3]) for r in rows if r[3] is not None],
+            keys=keys,
+        )
+
+
+def _first(row: list[Any]) -> int:
+    return int(row[0])
 
 
 def _number(where: str, column: str, text: Any) -> float | None:

@@ -65,7 +65,9 @@ class Rule:
     without the leading underscore, holding strict-JSON counters and statistics),
     and implement `update`. The Monitor calls `update` for finite training steps when
     `on_finite`, for steps with a NaN/Inf loss or grad norm when `on_nonfinite`, and
-    for evaluations (``obs.val_loss`` set) when `on_eval`.
+    for evaluations (``obs.val_loss`` set) when `on_eval`. A rule that only needs
+    to look every N steps may expose a ``due`` property (the next step it must see);
+    the Monitor then skips its calls before that step.
     """
 
     name: ClassVar[str] = ""

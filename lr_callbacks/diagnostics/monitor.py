@@ -15,6 +15,7 @@ from lr_callbacks.diagnostics.validate import check_bool, check_int
 
 _INF = math.inf
 _log = math.log
+_NEVER_DUE = 1 << 62
 _LOG_FLOOR = math.log(1e-12)
 _SEVERITIES = {s.value: s for s in Severity}
 _STATE_KEYS = ("version", "context", "rules", "alerts", "stopped")
@@ -72,7 +73,10 @@ class Monitor:
         self.should_stop = False
         self._obs = Observation()
         self._eval_obs = Observation()
-        self._finite_updates = [r.update for r in self.rules if getattr(r, "on_finite", True)]
+        finite = [r for r in self.rules if getattr(r, "on_finite", True)]
+        self._finite_updates = [r.update for r in finite if not hasattr(r, "due")]
+        self._cadenced = [r for r in finite if hasattr(r, "due")]
+        self._next_due = 0
         self._bad_updates = [r.update for r in self.rules if getattr(r, "on_nonfinite", True)]
         self._eval_updates = [r.update for r in self.rules if getattr(r, "on_eval", True)]
 
@@ -113,8 +117,18 @@ class Monitor:
             found = update(obs, context)
             if found:
                 new += found
+        if step >= self._next_due and updates is self._finite_updates:
+            new += self._run_cadenced(obs)
         if new:
             self._emit(new)
+        return new
+
+    def _run_cadenced(self, obs: Observation) -> list[Alert]:
+        """Rules with a `due` step (they check every N steps) are called only when due."""
+        new: list[Alert] = []
+        for rule in self._cadenced:
+            new += rule.update(obs, self.context)
+        self._next_due = min((rule.due for rule in self._cadenced), default=_NEVER_DUE)
         return new
 
     def observe_eval(self, step: int, metrics: Mapping[str, float]) -> list[Alert]:
@@ -177,6 +191,7 @@ class Monitor:
         for rule in self.rules:
             rule.load_state_dict(state["rules"][rule.name])
         self.alerts = [Alert.from_dict(a) for a in state["alerts"]]
+        self._next_due = 0
         self.should_stop = bool(state["stopped"])
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ import math
 from lr_callbacks.diagnostics.alert import Alert, Severity
 from lr_callbacks.diagnostics.base import RateLimiter, Rule
 from lr_callbacks.diagnostics.context import NEVER, Observation, RunContext
-from lr_callbacks.diagnostics.stats import residual_stats
+from lr_callbacks.diagnostics.stats import residual_stats, window_sums
 from lr_callbacks.diagnostics.text import lr_clause
 from lr_callbacks.diagnostics.validate import check_float, check_int
 
@@ -46,8 +46,7 @@ class OscillationRule(Rule):
 
     name = "oscillation"
     _state_keys = (
-        "i", "start_step", "sy", "sty", "syy", "syp", "first", "prev", "history", "run",
-        "limiter", "start_level",
+        "i", "start_step", "values", "history", "run", "limiter", "start_level",
     )  # fmt: skip
 
     def __init__(
@@ -70,7 +69,7 @@ class OscillationRule(Rule):
         self.cooldown_windows = check_int(_OWNER, "cooldown_windows", cooldown_windows, 1)
         self._i = 0
         self._start_step = NEVER
-        self._sy = self._sty = self._syy = self._syp = self._first = self._prev = 0.0
+        self._values = [0.0] * self.window
         self._history: list[float] = []
         self._run = 0
         self.min_level_fraction = check_float(_OWNER, "min_level_fraction", min_level_fraction, 0.0, 1.0)
@@ -79,20 +78,15 @@ class OscillationRule(Rule):
         self._start_level: float | None = None
 
     def update(self, obs: Observation, context: RunContext) -> list[Alert]:
-        """Fold the log-loss into the current window; judge the window when it is full."""
-        i, y = self._i, obs.log_loss
+        """Store the log-loss in the current window; judge the window when it is full."""
+        i = self._i
         if i == 0:
             if self._start_level is None:
                 self._start_level = context.ema
             if context.num_obs <= self.min_history or not context.warmed_up(obs.step):
                 return []
-            self._start_step, self._first, self._prev = obs.step, y, 0.0
-            self._sy = self._sty = self._syy = self._syp = 0.0
-        self._sy += y
-        self._sty += i * y
-        self._syy += y * y
-        self._syp += y * self._prev
-        self._prev = y
+            self._start_step = obs.step
+        self._values[i] = obs.log_loss
         i += 1
         if i < self.window:
             self._i = i
@@ -103,8 +97,7 @@ class OscillationRule(Rule):
     def _close(self, obs: Observation, context: RunContext) -> list[Alert]:
         if context.last_event_step + self.event_grace_steps >= self._start_step:
             return []  # the window overlaps an LR event or the grace after it
-        sums = (self._sy, self._sty, self._syy, self._syp, self._first, self._prev)
-        sigma, autocorr = residual_stats(self.window, *sums)
+        sigma, autocorr = residual_stats(self.window, *window_sums(self._values))
         history = self._history
         baseline = sorted(history)[len(history) // 2] if len(history) >= 4 else math.inf
         high = context.ema - (self._start_level or context.ema) >= self._log_level

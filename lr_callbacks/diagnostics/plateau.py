@@ -65,6 +65,11 @@ class PlateauRule(Rule):
         self._armed = True
         self._limiter = RateLimiter(4 * self.patience)
 
+    @property
+    def due(self) -> int:
+        """The next step this rule needs to see; the Monitor skips calls before it."""
+        return self._due
+
     def update(self, obs: Observation, context: RunContext) -> list[Alert]:
         """Track the best smoothed loss every `check_every` steps."""
         step = obs.step

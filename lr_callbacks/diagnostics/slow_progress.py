@@ -63,6 +63,11 @@ class SlowProgressRule(Rule):
         self._ref_ema = 0.0
         self._first_step = NEVER
 
+    @property
+    def due(self) -> int:
+        """The next step this rule needs to see; the Monitor skips calls before it."""
+        return self._due
+
     def update(self, obs: Observation, context: RunContext) -> list[Alert]:
         """Check the drop of the smoothed loss every `check_every` steps."""
         step = obs.step

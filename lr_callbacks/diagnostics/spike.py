@@ -116,7 +116,18 @@ class SpikeRule(Rule):
                 if self._pending is None:
                     self._start(obs, mean, std, d)
                 x = mean + self.z_threshold * std  # clip so the spike does not hide the next
-        self._push(x, n)
+        if n < self.window:  # filling the window
+            self._buffer[n] = x
+            self._count = n + 1
+            self._sum += x
+            self._sumsq += x * x
+            return alerts
+        i = self._index
+        old = self._buffer[i]
+        self._buffer[i] = x
+        self._index = i + 1 if i + 1 < self.window else 0
+        self._sum += x - old
+        self._sumsq += x * x - old * old
         return alerts
 
     def _see_event(self, event_step: int, n: int) -> None:
@@ -141,20 +152,6 @@ class SpikeRule(Rule):
         if self._pending is None and fast - mean >= max(self._log_jump, 3.0 * std):
             self._start(obs, mean, std, x - mean)
             self._watch = None
-
-    def _push(self, x: float, n: int) -> None:
-        if n < self.window:
-            self._buffer[n] = x
-            self._count = n + 1
-            self._sum += x
-            self._sumsq += x * x
-            return
-        i = self._index
-        old = self._buffer[i]
-        self._buffer[i] = x
-        self._index = i + 1 if i + 1 < self.window else 0
-        self._sum += x - old
-        self._sumsq += x * x - old * old
 
     def _start(self, obs: Observation, mean: float, std: float, d: float) -> None:
         self._pending = {

@@ -107,3 +107,9 @@ def test_missing_tensorboard_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing.event_accumulator", None)
     with pytest.raises(ImportError, match=r"pip install 'lr-callbacks\[tensorboard\]'"):
         read_run(tmp_path)
+
+
+def test_resumed_log_with_repeated_steps_keeps_the_last_value(tmp_path):
+    text = "step,loss,lr\n0,2.3,0.1\n1,2.2,0.1\n2,2.1,0.1\n1,2.25,0.1\n2,2.15,0.1\n3,2.0,0.1\n"
+    log = read_run(_write(tmp_path / "resumed.csv", text))
+    assert log.steps == [0, 1, 2, 3] and log.losses == [2.3, 2.25, 2.15, 2.0]
