@@ -97,11 +97,13 @@ class Controller:
         per_epoch = self.steps_per_epoch or steps_per_epoch
         self.base_lrs = _check_base_lrs(base_lrs)
         self.bound = self._bind(total, per_epoch)
+        # A second start (another fit with the same callback) carries the statistics on.
+        state = self._pending_state or (self.monitor.state_dict() if self.monitor is not None else None)
         # Every rank runs the rules (a NaN on any rank must stop all); only rank 0 has sinks.
         sinks = self._sinks if self.is_main else []
         self.monitor = Monitor(self._rules, sinks, self._stop_on, total_steps=total, log=self.is_main)
-        if self._pending_state is not None:
-            self.monitor.load_state_dict(dict(self._pending_state))
+        if state is not None:
+            self.monitor.load_state_dict(dict(state))
             self._pending_state = None
         if isinstance(self.bound, BoundSchedule):
             if total is not None:  # an open-ended run: the monitor derives LR changes from the LRs it sees

@@ -142,3 +142,12 @@ def test_deferred_scalars_pass_numbers_through_in_order() -> None:
 def test_check_loss_refuses_what_is_not_a_loss(loss: object) -> None:
     with pytest.raises(TypeError, match="LRCallback: expected the loss"):
         check_loss(loss)
+
+
+def test_a_second_start_carries_the_statistics_on() -> None:
+    controller = started()
+    controller.observe(0, math.nan, [0.1])
+    alerts = [a.to_dict() for a in controller.alerts]
+    controller.start(100, 10, [0.1, 0.01])  # e.g. a second fit() with the same callback
+    assert controller.should_stop
+    assert [a.to_dict() for a in controller.alerts] == alerts

@@ -119,9 +119,6 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         epochs, steps, k = self.params.get("epochs"), self.params.get("steps"), self.accumulation
         total = epochs * steps // k if epochs and steps else None
         per_epoch = steps // k if steps and steps % k == 0 else None
-        if self.controller.monitor is not None:  # another fit with this callback: carry the statistics on
-            state, self.controller.monitor = self.controller.state_dict(), None
-            self.controller.load_state_dict(state)
         self.controller.start(total, per_epoch, [1.0])
         self._lr = None  # set the LR of the first batch whatever the optimizer holds now
 
