@@ -219,3 +219,22 @@ def test_named_warmup_end_wins_over_the_derived_one():
     named = {"step": 150, "kind": "warmup_end", "description": "", "factor": None}
     context = _context([1e-3 * min(1.0, (t + 1) / 100) for t in range(300)], [named])
     assert context.warmup_end == 150 and len(context.events) == 1
+
+
+def test_monitor_dispatch_matches_feeding_each_rule_alone(streams):
+    import random
+
+    from lr_callbacks.diagnostics import RULE_CLASSES
+
+    rng = random.Random(5)
+    flat = [2.3 * math.exp(rng.gauss(0, 0.03)) for _ in range(600)]
+    losses = flat + [x * (20.0 if t == 900 else 1.0) for t, x in enumerate(streams.healthy(2400))]
+    lrs = [1e-3] * len(losses)
+    monitor = Monitor(stop_on=(), log=False)
+    for step, loss in enumerate(losses):
+        monitor.observe(step, loss, [lrs[step]], batch_index=step % 100)
+    alone = sorted(
+        (a.step, a.rule) for cls in RULE_CLASSES.values() for a in streams.feed(cls(), losses, lrs)
+    )
+    assert sorted((a.step, a.rule) for a in monitor.alerts) == alone
+    assert {rule for _, rule in alone} >= {"slow_progress", "plateau", "spike"}

@@ -177,6 +177,8 @@ OSCILLATION: list[Case] = [
     ("absolute threshold", lambda s: {"losses": s.healthy(2000, sigma=0.2)},
      {"max_residual_std": 0.15}, [363, 1363]),
     ("healthy batch-64 noise stays quiet", lambda s: {"losses": s.healthy(5000)}, {}, []),
+    ("healthy batch-16 noise stays quiet", lambda s: {"losses": s.healthy(5000, sigma=0.2)},
+     {}, []),
     ("small loss, wide log spread stays quiet", lambda s: {"losses": _tiny_loss(3000)}, {}, []),
     ("warm restarts stay quiet",
      lambda s: {"losses": s.restarts_loss(3000), "lrs": s.restarts_lr(3000)}, {}, []),
