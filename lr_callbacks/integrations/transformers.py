@@ -1,0 +1,313 @@
+"""Hugging Face ``Trainer``: ``Trainer(..., callbacks=[LRCallback("warmup_cosine(peak_lr=3e-4, warmup=0.05)")])``.
+
+How each of HF's traps is handled:
+
+* The LR. HF always builds a scheduler and logs ``lr_scheduler.get_last_lr()[0]`` as
+  ``learning_rate``. With a schedule, ``on_train_begin`` puts a `ScheduleLR` in the Trainer's
+  scheduler slot: HF steps it once per optimizer update (never per micro-batch), logs the LR it
+  applied and checkpoints it; ``lr_scheduler_type`` and ``warmup_steps`` are then unused. A
+  scheduler the user passed with ``optimizers=`` is refused, never overwritten.
+* The loss. Callbacks are not given it, so ``on_train_begin`` wraps ``trainer.training_step``
+  (undone at ``on_train_end``): whatever computes the loss (the model, ``compute_loss``,
+  ``compute_loss_func``, label smoothing), the rules get it, summed over an update's micro-batches
+  as HF sums it, read without a host sync (`DeferredScalars`). HF's default
+  ``logging_nan_inf_filter=True`` hides a NaN in HF's own logs; the rules see it anyway.
+* Logging. Keys a callback adds in ``on_log`` reach no reporter (user callbacks run after them),
+  and HF logs only every ``logging_steps``. So the loss and the LR of every group of every update
+  go to the `TensorBoardCallback`'s own writer (rank 0) as ``lr_callbacks/loss`` and
+  ``lr_callbacks/lr/group<i>``, at HF's step index (``global_step`` after the update), beside HF's
+  ``train/loss`` and ``train/learning_rate``.
+* Resume. The state rides in ``trainer_state.json`` (``ExportableState``) and is read back from
+  ``state.stateful_callbacks`` at ``on_train_begin``, whether or not
+  ``restore_callback_states_from_checkpoint`` is set. One instance per Trainer.
+* Many processes. Every rank sets the same LR; the stop decision is all-reduced every
+  ``stop_check_every`` updates, so all ranks stop at the same step; only rank 0 writes and alerts.
+
+HF gives callbacks no handle on the Trainer (its own ``JITCheckpointCallback`` needs a private
+``set_trainer``), so ``on_train_begin`` finds the Trainer whose callback list holds this callback
+among the calling frames. The grad norm is not passed to callbacks and is not observed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+try:
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+    from transformers.integrations import TensorBoardCallback
+    from transformers.trainer_callback import ExportableState
+except ImportError:  # pragma: no cover - exercised only without transformers
+    raise ImportError(
+        "lr_callbacks.integrations.transformers needs transformers: pip install 'lr-callbacks[transformers]'"
+    ) from None
+
+from ..controller import Controller, ScheduleLike, StopTraining
+from ..deferred import DeferredScalars, Landed, check_loss
+from ..schedules import Schedule
+
+logger = logging.getLogger("lr_callbacks")
+STATE_VERSION = 1
+_STATE_KEYS = {"version", "step", "controller"}
+
+
+class ScheduleLR(torch.optim.lr_scheduler.LambdaLR):
+    """The Trainer's scheduler while `LRCallback` owns the LR: ``lr_lambdas[i](t)`` is group i's LR.
+
+    A ``LambdaLR`` whose lambdas are plain functions (saved as ``None``), so that its checkpoint
+    loads into the scheduler HF builds on resume.
+    """
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        return [fn(self.last_epoch) for fn in self.lr_lambdas]
+
+
+class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
+    """Steps the LR of a ``transformers.Trainer``, logs it beside the loss, raises the alerts.
+
+    Args:
+        schedule: a spec string, a ``Schedule``, a callable ``t -> lr``, or ``None`` to keep HF's
+            scheduler (then the callback only logs and diagnoses).
+        total_steps: optimizer updates in the run (default: HF's ``state.max_steps``).
+        steps_per_epoch: optimizer updates per epoch, for lengths in epochs (default: from the
+            train dataloader's length and ``gradient_accumulation_steps``).
+        rules, sinks, stop_on: the diagnostics (see ``lr_callbacks.diagnostics.Monitor``).
+        raise_on_stop: raise ``StopTraining`` (with the ``Alert``) instead of only stopping.
+        stop_check_every: reduce the stop decision across ranks every this many updates.
+
+    Raises:
+        ValueError: a bad argument; at ``Trainer(...)``, a scheduler given with ``optimizers=``
+            while ``schedule`` is set; at train start, a schedule that needs ``total_steps``.
+    """
+
+    def __init__(
+        self,
+        schedule: ScheduleLike = None,
+        *,
+        total_steps: int | None = None,
+        steps_per_epoch: int | None = None,
+        rules: Sequence[Any] | None = None,
+        sinks: Sequence[Any] | None = None,
+        stop_on: Sequence[str] = ("nonfinite",),
+        raise_on_stop: bool = False,
+        stop_check_every: int = 1,
+    ):
+        if isinstance(stop_check_every, bool) or not isinstance(stop_check_every, int) or stop_check_every < 1:
+            raise ValueError(
+                f"LRCallback: stop_check_every must be an int >= 1; got stop_check_every={stop_check_every!r}."
+            )
+        self.controller = Controller(
+            schedule, rules=rules, sinks=sinks, stop_on=stop_on, total_steps=total_steps,
+            steps_per_epoch=steps_per_epoch,
+        )  # fmt: skip
+        spec = self.controller.schedule
+        # What the Trainer's own restore (``type(cb)(**args)``) can rebuild: JSON only.
+        self._portable = rules is None and sinks is None and (spec is None or isinstance(spec, Schedule))
+        self._args = {
+            "schedule": spec.to_spec() if isinstance(spec, Schedule) else None,
+            "total_steps": total_steps, "steps_per_epoch": steps_per_epoch, "stop_on": list(stop_on),
+            "raise_on_stop": raise_on_stop, "stop_check_every": stop_check_every,
+        }  # fmt: skip
+        self.raise_on_stop, self.stop_check_every = raise_on_stop, stop_check_every
+        self.losses = DeferredScalars(width=1)
+        self.step_count = 0
+        self._trainer: Trainer | None = None
+        self._original_step: Any = None
+        self._scheduler: ScheduleLR | None = None
+        self._tensorboard: TensorBoardCallback | None = None
+        self._loss: Any = None
+        self._lrs: list[float] = []
+        self._warned = False
+
+    def on_init_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        if self.controller.schedule is not None and kw.get("lr_scheduler") is not None:
+            raise ValueError(_FOUGHT)
+        if args.restore_callback_states_from_checkpoint and not self._portable:
+            raise ValueError(
+                "LRCallback: with restore_callback_states_from_checkpoint=True the Trainer rebuilds callbacks from "
+                "JSON, which cannot carry rules=, sinks= or a schedule without a spec string; got "
+                "restore_callback_states_from_checkpoint=True. Leave it False: LRCallback restores its state anyway."
+            )
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        groups = kw["optimizer"].param_groups
+        base = [group.setdefault("initial_lr", group["lr"]) for group in groups]
+        per_epoch = _steps_per_epoch(kw.get("train_dataloader"), args.gradient_accumulation_steps)
+        total = state.max_steps if state.max_steps > 0 else None
+        self.controller.start(total, per_epoch, base, args.process_index, args.world_size)
+        self.step_count = state.global_step
+        saved = state.stateful_callbacks.get(type(self).__name__)
+        if state.global_step > 0 and isinstance(saved, Mapping):
+            self._load(saved["attributes"]["resume_state"], state.global_step)
+        self._trainer = trainer = _calling_trainer(self)
+        if self.controller.schedule is not None:
+            self._own_scheduler(trainer, len(groups), state.global_step)
+        self._wrap_training_step(trainer)
+        self._tensorboard = next((c for c in trainer.callback_handler.callbacks if isinstance(c, TensorBoardCallback)), None)
+        if args.logging_nan_inf_filter and self.controller.is_main and not self._warned:
+            self._warned = True
+            logger.warning(
+                "LRCallback: logging_nan_inf_filter=True (HF's default) replaces a NaN/Inf loss in HF's logs and "
+                "reads the loss on the host twice per micro-batch. LRCallback still sees the real loss; set "
+                "TrainingArguments(logging_nan_inf_filter=False) so that HF's logs show it too, without the syncs."
+            )
+
+    def _own_scheduler(self, trainer: Trainer, num_groups: int, t: int) -> None:
+        if not getattr(trainer, "_created_lr_scheduler", True) and not isinstance(trainer.lr_scheduler, ScheduleLR):
+            raise ValueError(_FOUGHT)
+        lambdas = [self._group_lr(i) for i in range(num_groups)]
+        self._scheduler = ScheduleLR(trainer.optimizer, lambdas, last_epoch=t - 1)  # sets the LR of update t
+        trainer.lr_scheduler = trainer.callback_handler.lr_scheduler = self._scheduler
+
+    def _group_lr(self, index: int) -> Callable[[int], float]:
+        def lr(t: int) -> float:
+            return self.controller.lrs(t)[index]  # type: ignore[index]
+
+        return lr
+
+    def _wrap_training_step(self, trainer: Trainer) -> None:
+        self._unwrap()
+        self._original_step = trainer.__dict__.get("training_step")
+        inner = trainer.training_step
+
+        def training_step(*args: Any, **kwargs: Any) -> Any:
+            loss = check_loss(inner(*args, **kwargs))
+            self._loss = loss if self._loss is None else self._loss + loss  # on device: no sync
+            return loss
+
+        trainer.training_step = training_step  # type: ignore[method-assign]
+
+    def _unwrap(self) -> None:
+        if self._trainer is not None and "training_step" in self._trainer.__dict__:
+            del self._trainer.training_step
+            if self._original_step is not None:
+                self._trainer.training_step = self._original_step  # type: ignore[method-assign]
+        self._original_step = None
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        scheduler, t = self._scheduler, state.global_step
+        if scheduler is not None and scheduler.last_epoch != t:  # e.g. an update AMP skipped: still a step
+            scheduler.last_epoch = t - 1
+            scheduler.step()
+
+    def on_optimizer_step(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._lrs = [float(group["lr"]) for group in kw["optimizer"].param_groups]  # the LRs this update used
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        t = self.step_count = state.global_step
+        if self._loss is None:
+            raise ValueError(
+                f"LRCallback: no training loss reached the callback for update {t - 1}; got loss=None. Train with "
+                f"Trainer.train() and let training_step return the loss tensor."
+            )
+        self.losses.push(t - 1, (self._loss,), self._lrs)
+        self._loss = None
+        self._observe(self.losses.ready())
+        if t >= state.max_steps:
+            self._observe(self.losses.drain())
+        if t % self.stop_check_every == 0 or t >= state.max_steps:
+            self._update_stop(args, control)
+
+    def _observe(self, landed: list[Landed]) -> None:
+        writer = self._tensorboard.tb_writer if self._tensorboard is not None and self.controller.is_main else None
+        for step, (loss,), lrs in landed:
+            value = loss if loss is not None else math.nan
+            self.controller.observe(step, value, lrs=lrs)
+            if writer is not None:
+                writer.add_scalar("lr_callbacks/loss", value, step + 1)
+                for index, lr in enumerate(lrs):
+                    writer.add_scalar(f"lr_callbacks/lr/group{index}", lr, step + 1)
+
+    def _update_stop(self, args: TrainingArguments, control: TrainerControl) -> None:
+        if args.world_size > 1 and torch.distributed.is_initialized():
+            stop = self._reduce_stop(args.process_index, args.world_size, args.device)
+        else:
+            stop = self.controller.should_stop
+        if stop:
+            control.should_training_stop = True
+            if self.raise_on_stop:
+                self._unwrap()
+                raise StopTraining(self.controller.stop_alert())
+
+    def _reduce_stop(self, rank: int, world: int, device: torch.device) -> bool:
+        # One tiny all-reduce and one host read per check: every rank learns who stopped and when.
+        table = torch.zeros(world, 2, dtype=torch.float64, device=device)
+        table[rank] = torch.tensor(self.controller.stop_code(), dtype=torch.float64)
+        torch.distributed.all_reduce(table)
+        stopped = [(r, int(code), int(step)) for r, (code, step) in enumerate(table.tolist()) if code > 0]
+        if stopped:
+            self.controller.report_remote_stop(*stopped[0])
+        return bool(stopped)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._observe(self.losses.drain())  # HF has just read its loss on the host: a flush point
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        metrics = kw.get("metrics") or {}
+        if self.controller.monitor is None or "eval_loss" not in metrics:
+            return  # evaluate() outside train(), or a model without a loss
+        self._observe(self.losses.drain())
+        self.controller.observe_eval(max(state.global_step - 1, 0), {"val_loss": float(metrics["eval_loss"])})
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._observe(self.losses.drain())
+        self._unwrap()
+        self.controller.close()
+
+    @property
+    def should_stop(self) -> bool:
+        """True once the stop policy fired (on this rank)."""
+        return self.controller.should_stop
+
+    @property
+    def alerts(self) -> list[Any]:
+        """Every alert so far."""
+        return self.controller.alerts
+
+    def state(self) -> dict[str, Any]:
+        """``ExportableState``: the constructor's JSON arguments and the resumable state."""
+        if self.controller.monitor is not None:
+            self._observe(self.losses.drain())  # a checkpoint is a flush point
+        resume = {"version": STATE_VERSION, "step": self.step_count, "controller": self.controller.state_dict()}
+        return {"args": dict(self._args), "attributes": {"resume_state": resume}}
+
+    def _load(self, saved: Mapping[str, Any], step: int) -> None:
+        if set(saved) != _STATE_KEYS or saved["version"] != STATE_VERSION or saved["step"] != step:
+            raise ValueError(
+                f"LRCallback: the checkpoint's LRCallback state must have keys {sorted(_STATE_KEYS)}, version "
+                f"{STATE_VERSION} and step {step} (the resumed global_step); got keys {sorted(saved)}, "
+                f"step={saved.get('step')!r}. Resume from a checkpoint written with one LRCallback."
+            )
+        self.controller.load_state_dict(saved["controller"])
+
+
+_FOUGHT = (
+    "LRCallback: got a schedule, and the Trainer was given its own lr_scheduler (optimizers=(optimizer, "
+    "lr_scheduler)); both would set the LR. Pass optimizers=(optimizer, None) to let LRCallback schedule, or "
+    "LRCallback(schedule=None) to keep your scheduler and only log and diagnose."
+)
+
+
+def _steps_per_epoch(dataloader: Any, accumulation: int) -> int | None:
+    try:
+        batches = len(dataloader)
+    except TypeError:  # an iterable dataset: epochs have no known length
+        return None
+    return max(-(-batches // accumulation), 1)  # HF's rule: a last partial accumulation is an update
+
+
+def _calling_trainer(callback: TrainerCallback) -> Trainer:
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Trainer) and any(c is callback for c in owner.callback_handler.callbacks):
+            return owner
+        frame = frame.f_back  # type: ignore[assignment]
+    raise RuntimeError(
+        "LRCallback: on_train_begin was not called by a transformers.Trainer holding this callback. Pass it as "
+        "Trainer(..., callbacks=[LRCallback(...)]) or trainer.add_callback(...)."
+    )
