@@ -215,6 +215,7 @@ def test_resume_from_a_mid_run_checkpoint_gives_the_same_lrs_and_alerts(tmp_path
         if alerts_too:
             assert [a.to_dict() for a in resumed.alerts] == [a.to_dict() for a in full.alerts]
             assert sink.alerts == full_sink.alerts[len(full_sink.alerts) - len(sink.alerts) :]
+            assert resumed.state_dict() == full.state_dict()  # every rule's statistics, too
 
 
 def test_lr_and_loss_line_up_in_tensorboard(tmp_path: Path) -> None:

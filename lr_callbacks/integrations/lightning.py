@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - exercised only without torch
 
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..deferred import DeferredScalars, Landed, check_loss
+from ..diagnostics.validate import check_int
 from ..schedules import Schedule
 
 CALLBACK_BASES: list[type] = []
@@ -66,6 +67,11 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
     Raises:
         ValueError: at train start, the schedule needs ``total_steps`` and the Trainer cannot tell it.
         RuntimeError: at train start, ``configure_optimizers`` returned an ``lr_scheduler`` as well.
+
+    Example:
+        >>> callback = LRCallback("warmup_cosine(peak_lr=3e-4, warmup=0.05)")
+        >>> callback.state_key  # the checkpoint key: one per schedule
+        "LRCallback{'schedule': 'warmup_cosine(peak_lr=0.0003, warmup=0.05)'}"
     """
 
     def __init__(
@@ -80,20 +86,13 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         raise_on_stop: bool = False,
         stop_check_every: int = 1,
     ) -> None:
-        if (
-            isinstance(stop_check_every, bool)
-            or not isinstance(stop_check_every, int)
-            or stop_check_every < 1
-        ):
-            raise ValueError(
-                f"LRCallback: stop_check_every must be an int >= 1; got stop_check_every={stop_check_every!r}."
-            )
         self._arguments: dict[str, Any] = dict(
             schedule=schedule, rules=rules, sinks=sinks, stop_on=tuple(stop_on),
             total_steps=total_steps, steps_per_epoch=steps_per_epoch,
         )  # fmt: skip
         self.controller = Controller(**self._arguments)
-        self.raise_on_stop, self.stop_check_every = raise_on_stop, stop_check_every
+        self.raise_on_stop = raise_on_stop
+        self.stop_check_every = check_int("LRCallback", "stop_check_every", stop_check_every, 1)
         self.losses = DeferredScalars(width=1)
         self._restored: Mapping[str, Any] | None = None
         self._started, self._step, self._lrs, self._set = False, 0, [0.0], None
@@ -111,9 +110,8 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         return self._generate_state_key(schedule=name)  # type: ignore[no-any-return]
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self.controller = Controller(
-            **self._arguments
-        )  # one diagnosis per fit, resumed if Lightning restored one
+        # One diagnosis per fit, continued when Lightning restored one from a checkpoint.
+        self.controller = Controller(**self._arguments)
         if self._restored is not None:
             self.controller.load_state_dict(self._restored)
             self._restored = None
@@ -129,17 +127,15 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         # restored on resume carries it, so the proportions between groups stay exact.
         groups = _groups(trainer)
         base = [
-            g.setdefault("initial_lr", g["lr"]) if owned else g.get("initial_lr", g["lr"]) for g in groups
+            float(g.setdefault("initial_lr", g["lr"]) if owned else g.get("initial_lr", g["lr"]))
+            for g in groups
         ]
-        accumulation = trainer.accumulate_grad_batches
-        per_epoch = trainer.num_training_batches / accumulation
-        self.controller.start(
-            _count(trainer.estimated_stepping_batches),
-            _count(math.ceil(per_epoch) if math.isfinite(per_epoch) else None),
-            [float(b) for b in base],
-            trainer.global_rank,
-            trainer.world_size,
+        # Ask the Trainer only for what the user did not give (it raises when accumulation varies by epoch).
+        total = self.controller.total_steps or _count(trainer.estimated_stepping_batches)
+        per_epoch = self.controller.steps_per_epoch or _count(
+            trainer.num_training_batches / trainer.accumulate_grad_batches
         )
+        self.controller.start(total, per_epoch, base, trainer.global_rank, trainer.world_size)
         self._loggers = list(trainer.loggers) if trainer.is_global_zero else []
         self._started, self._set = True, None
 
@@ -258,6 +254,6 @@ def _groups(trainer: Any) -> list[dict[str, Any]]:
     return [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
 
 
-def _count(value: float | None) -> int | None:
-    """A length the Trainer reports, or ``None`` when it cannot tell (``inf``, ``-1``)."""
-    return int(value) if value is not None and math.isfinite(value) and value > 0 else None
+def _count(value: float) -> int | None:
+    """A length the Trainer reports, rounded up (a last partial window is an update), or ``None`` for ``inf``/``-1``."""
+    return math.ceil(value) if math.isfinite(value) and value > 0 else None
