@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .schedules import BoundSchedule
+
+if TYPE_CHECKING:
+    from .range_test import RangeTestResult
 
 _PHASE_COLOURS = ("#e8f1fb", "#fdf1e3", "#eaf6ea", "#f6e9f5", "#fbf8e1", "#e9f4f6")
 _EVENT_COLOURS = {
@@ -117,3 +120,95 @@ def _annotate_peak(ax: Any, steps: Any, lrs: Any) -> None:
         fontsize=8,
         color="#1f4e79",
     )
+
+
+def plot_range_test(result: RangeTestResult, path: str | Path, *, title: str | None = None) -> Path:
+    """Draw an LR range test to ``path``: loss against LR (log axis), raw and robustly smoothed.
+
+    Marks the suggested peak LR, the divergence onset, the steepest point and the valley
+    minimum, shades the band [onset/30, onset/10] (constant LR .. peak LR), clips the y-axis to
+    about [0.9 min, 1.5 plateau] so that the explosion does not flatten the valley, and prints
+    the flags in the title.
+
+    Raises:
+        ValueError: the result holds no finite point to draw.
+    """
+    import numpy as np
+
+    lrs, losses = np.asarray(result.lrs, dtype=float), np.asarray(result.losses, dtype=float)
+    finite = np.isfinite(losses)
+    if not finite.any():
+        raise ValueError(
+            f"plot_range_test: needs at least one finite loss; got {len(losses)} losses, none finite. "
+            f"Rerun the range test from a lower start_lr."
+        )
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=150)
+    ax.plot(
+        lrs[finite], losses[finite], color="#9db9d5", linewidth=1, marker=".", markersize=3, label="raw loss"
+    )
+    smooth = np.asarray(result.smoothed, dtype=float)
+    if smooth.size:
+        ax.plot(lrs[: smooth.size], smooth, color="#1f4e79", linewidth=2.4, label="robust fit")
+    _mark_range_test(ax, result)
+    ax.set_xscale("log")
+    ax.set_ylim(*_range_test_ylim(losses[finite], smooth))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.set_title(title or _range_test_title(result), fontsize=10)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def _mark_range_test(ax: Any, result: RangeTestResult) -> None:
+    onset = result.divergence_lr
+    if (
+        onset is not None
+        and result.suggested_constant_lr is not None
+        and result.suggested_peak_lr is not None
+    ):
+        ax.axvspan(
+            result.suggested_constant_lr,
+            result.suggested_peak_lr,
+            color="#f6d7a7",
+            alpha=0.5,
+            zorder=0,
+            label="constant .. peak LR (onset/30 .. onset/10)",
+        )
+    marks = (
+        (result.suggested_peak_lr, "#c0392b", "-", "suggested peak LR"),
+        (onset, "#7d3c98", "--", "divergence onset"),
+        (result.steepest_lr, "#27ae60", ":", "steepest descent"),
+        (result.minimum_lr, "#7f8c8d", ":", "valley minimum"),
+    )
+    for lr, colour, style, name in marks:
+        if lr is not None:
+            ax.axvline(lr, color=colour, linestyle=style, linewidth=1.6, label=f"{name} {lr:.2g}", zorder=2)
+
+
+def _range_test_ylim(losses: Any, smooth: Any) -> tuple[float, float]:
+    import numpy as np
+
+    curve = smooth if smooth.size else losses
+    head = losses[: max(5, int(np.ceil(0.1 * losses.size))) + 1]
+    low, plateau = float(np.min(curve)), float(np.median(head))
+    top = plateau + 0.5 * max(abs(plateau), plateau - low, 1e-12)
+    bottom = 0.9 * low if low > 0 else low - 0.1 * abs(top - low)
+    return bottom, top
+
+
+def _range_test_title(result: RangeTestResult) -> str:
+    if result.suggested_peak_lr is None:
+        head = "LR range test: no suggestion"
+    else:
+        head = (
+            f"LR range test: peak LR {result.suggested_peak_lr:.2g}, constant LR "
+            f"{result.suggested_constant_lr:.2g} (onset {result.divergence_lr:.2g})"
+        )
+    flags = f"\nflags: {', '.join(result.flags)}" if result.flags else ""
+    return head + flags

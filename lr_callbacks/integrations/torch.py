@@ -16,7 +16,10 @@ Example loop::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 try:
@@ -28,6 +31,7 @@ except ImportError:  # pragma: no cover - exercised only without torch
 
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..deferred import DeferredScalars, Landed, check_loss
+from ..range_test import RangeTest, RangeTestResult
 
 STATE_VERSION = 1
 
@@ -193,3 +197,232 @@ class LRCallback:
         """Read the losses still in flight and close the sinks."""
         self._observe(self.losses.drain())
         self.controller.close()
+
+
+# --- LR range test ---------------------------------------------------------------------------------
+
+
+def find_lr(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[tuple[Any, Any]],
+    loss_fn: Callable[[Any, Any], torch.Tensor],
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    accumulation_steps: int = 1,
+    scaler: Any = None,
+    plot: str | Path | None = None,
+) -> RangeTestResult:
+    """Run an LR range test on a plain PyTorch model and put everything back as it was.
+
+    One optimizer update per ladder step: ``loss_fn(model(inputs), targets)`` over
+    ``accumulation_steps`` micro-batches ``(inputs, targets)`` from ``batches`` (cycled when it is
+    shorter than the sweep; tensors are moved to the model's device). The LR of param group 0
+    follows the sweep, other groups keep their proportion to it. With an AMP ``scaler``, an update
+    that the scaler skipped is not a ladder step. The sweep stops early on a non-finite loss or a
+    divergence (see ``lr_callbacks.range_test.RangeTest``). It reads each loss on the host: a
+    range test is short, so the hot-path rule does not apply.
+
+    Restored in ``finally`` (also after an early stop, an exception or Ctrl-C): every parameter and
+    buffer (bit for bit, from a CPU copy), their gradients, train/eval modes, the optimizer state
+    and param groups (LRs included), the scaler, and the RNG states (``random``, numpy, torch CPU
+    and CUDA).
+
+    Args:
+        model, optimizer: what to test; the optimizer's param groups must hold the model's params.
+        batches: an iterable of ``(inputs, targets)``, e.g. a ``DataLoader``.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar tensor``.
+        start_lr, end_lr, num_steps, mode: the sweep (see ``RangeTest``).
+        accumulation_steps: micro-batches per optimizer update; their mean loss is recorded.
+        scaler: a ``torch.amp.GradScaler`` for mixed precision (you run autocast in ``loss_fn``
+            or the model).
+        plot: a path to draw the curve to (``lr_callbacks.report.plot_range_test``).
+
+    Returns:
+        The ``RangeTestResult``: ``result.suggested_peak_lr``, ``result.apply(schedule)``.
+
+    Raises:
+        TypeError: ``model`` or ``optimizer`` is not a torch one.
+        ValueError: a sweep argument is out of range, ``accumulation_steps < 1``, or ``batches``
+            is empty.
+    """
+    _check_find_lr(model, optimizer, accumulation_steps)
+    test = RangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode)
+    snapshot = _Snapshot(model, optimizer, scaler)
+    try:
+        _sweep(test, model, optimizer, batches, loss_fn, accumulation_steps, scaler)
+    finally:
+        snapshot.restore()
+    result = test.result()
+    if plot is not None:
+        from ..report import plot_range_test
+
+        plot_range_test(result, plot)
+    return result
+
+
+def _check_find_lr(model: Any, optimizer: Any, accumulation_steps: Any) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"find_lr: model must be a torch.nn.Module; got model={model!r}. Pass your model.")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"find_lr: optimizer must be a torch.optim.Optimizer; got optimizer={optimizer!r}. "
+            f"Pass the optimizer you will train with."
+        )
+    if (
+        isinstance(accumulation_steps, bool)
+        or not isinstance(accumulation_steps, int)
+        or accumulation_steps < 1
+    ):
+        raise ValueError(
+            f"find_lr: accumulation_steps must be an int >= 1; got accumulation_steps={accumulation_steps!r}. "
+            f"Use 1 unless you accumulate gradients."
+        )
+
+
+def _sweep(
+    test: RangeTest,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[tuple[Any, Any]],
+    loss_fn: Callable[[Any, Any], torch.Tensor],
+    accumulation_steps: int,
+    scaler: Any,
+) -> None:
+    model.train()
+    stream = _cycle(batches)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    base = [float(group["lr"]) for group in optimizer.param_groups]
+    step, skipped = 0, 0
+    while not test.should_stop:
+        lr = test.lr(step)
+        for group, group_base in zip(optimizer.param_groups, base, strict=True):
+            group["lr"] = lr * group_base / base[0] if base[0] > 0 else lr
+        try:
+            loss = _update(model, optimizer, stream, loss_fn, accumulation_steps, scaler, device)
+        except StopIteration:  # a one-shot iterator of batches ran dry: suggest from what we have
+            break
+        if loss is None:  # AMP skipped this update: the ladder does not move
+            skipped += 1
+            if skipped > test.num_steps:
+                break
+            continue
+        test.record(step, loss)
+        step += 1
+
+
+def _update(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stream: Iterator[tuple[Any, Any]],
+    loss_fn: Callable[[Any, Any], torch.Tensor],
+    accumulation_steps: int,
+    scaler: Any,
+    device: torch.device,
+) -> float | None:
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for _ in range(accumulation_steps):
+        inputs, targets = next(stream)
+        loss = loss_fn(model(_to(inputs, device)), _to(targets, device))
+        scaled = loss / accumulation_steps
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        total += float(loss.detach())
+    if scaler is None:
+        optimizer.step()
+        return total / accumulation_steps
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    if scaler.get_scale() < scale and math.isfinite(total):
+        return None
+    return total / accumulation_steps
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
+def _cycle(batches: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    """``batches`` again and again; a one-shot iterator ends the sweep when it runs dry."""
+    passes = 0
+    while True:
+        empty = True
+        for batch in batches:
+            empty = False
+            yield batch
+        if empty and passes == 0:
+            raise ValueError(
+                f"find_lr: batches must yield (inputs, targets) pairs; got batches={batches!r} with none. "
+                f"Pass a list or a DataLoader."
+            )
+        if empty:
+            return
+        passes += 1
+
+
+class _Snapshot:
+    """CPU copies of everything a range test touches, put back by ``restore()``."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any) -> None:
+        import random
+
+        import numpy as np
+
+        self.model, self.optimizer, self.scaler = model, optimizer, scaler
+        self.tensors = list(dict.fromkeys([*model.parameters(), *model.buffers()]))
+        self.values = [t.detach().to("cpu", copy=True) for t in self.tensors]
+        self.grads = [_cpu(getattr(t, "grad", None)) for t in self.tensors]
+        self.modes = [(module, module.training) for module in model.modules()]
+        self.state = {param: _copy_entries(entries) for param, entries in optimizer.state.items()}
+        self.groups = [
+            {k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in optimizer.param_groups
+        ]
+        self.scaler_state = copy.deepcopy(scaler.__dict__) if scaler is not None else None
+        self.rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+
+    def restore(self) -> None:
+        import random
+
+        import numpy as np
+
+        with torch.no_grad():
+            for tensor, value, grad in zip(self.tensors, self.values, self.grads, strict=True):
+                tensor.copy_(value)
+                if isinstance(tensor, torch.nn.Parameter) or grad is not None:
+                    tensor.grad = None if grad is None else grad.to(tensor.device)
+        for module, training in self.modes:
+            module.training = training
+        self.optimizer.state.clear()
+        for param, entries in self.state.items():
+            self.optimizer.state[param] = {
+                key: value.to(device) if device is not None else copy.deepcopy(value)
+                for key, (value, device) in entries.items()
+            }
+        for group, saved in zip(self.optimizer.param_groups, self.groups, strict=True):
+            for key in [k for k in group if k != "params" and k not in saved]:
+                del group[key]
+            group.update(copy.deepcopy(saved))
+        if self.scaler is not None and self.scaler_state is not None:
+            self.scaler.__dict__.update(copy.deepcopy(self.scaler_state))
+        random.setstate(self.rng[0])
+        np.random.set_state(self.rng[1])
+        torch.set_rng_state(self.rng[2])
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+
+
+def _cpu(value: torch.Tensor | None) -> torch.Tensor | None:
+    return None if value is None else value.detach().to("cpu", copy=True)
+
+
+def _copy_entries(entries: Mapping[str, Any]) -> dict[str, tuple[Any, torch.device | None]]:
+    # Tensors go to the CPU with their device noted, so that restore() puts them back where they were.
+    return {
+        key: (_cpu(value), value.device) if isinstance(value, torch.Tensor) else (copy.deepcopy(value), None)
+        for key, value in entries.items()
+    }
