@@ -141,7 +141,8 @@ class RunContext:
                 if self.num_high <= _MAX_CLIPPED:  # beyond that it is an explosion, not a batch
                     log_loss = ema + _CLIP
             else:
-                self.num_high = 0
+                if self.num_high:
+                    self.num_high = 0
                 if log_loss < ema - _CLIP:
                     log_loss = ema - _CLIP
         self.num_obs += 1

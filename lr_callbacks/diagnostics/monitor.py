@@ -102,23 +102,23 @@ class Monitor:
         else:
             lr = float(lrs) if isinstance(lrs, int | float) else lrs[0]
         obs.lr = lr
+        new: list[Alert] = []
         if -_INF < loss < _INF and (grad_norm is None or -_INF < grad_norm < _INF):
             x = obs.log_loss = _log(loss) if loss > 1e-12 else _LOG_FLOOR
             context.advance(step, lr, x)
             context.last_finite_loss = loss
             context.last_finite_step = step
-            updates = self._finite_updates
+            for update in self._finite_updates:
+                found = update(obs, context)
+                if found:
+                    new += found
+            if step >= self._next_due:
+                new += self._run_cadenced(obs)
         else:
             obs.log_loss = math.nan
             context.advance(step, lr, None)
-            updates = self._bad_updates
-        new: list[Alert] = []
-        for update in updates:
-            found = update(obs, context)
-            if found:
-                new += found
-        if step >= self._next_due and updates is self._finite_updates:
-            new += self._run_cadenced(obs)
+            for update in self._bad_updates:
+                new += update(obs, context)
         if new:
             self._emit(new)
         return new
