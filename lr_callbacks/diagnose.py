@@ -139,7 +139,7 @@ def add_diagnose_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     parser.add_argument("--loss-key", default=None, help="column/tag of the training loss")
     parser.add_argument("--lr-key", default=None, help="column/tag of the learning rate")
     parser.add_argument("--val-key", default=None, help="column/tag of the validation loss")
-    parser.set_defaults(func=run_diagnose)
+    parser.set_defaults(func=run_diagnose, run=run_diagnose)  # the CLI dispatches on `run`
     return parser
 
 

@@ -191,7 +191,9 @@ class SpikeRule(Rule):
         z = pending["z"]
         seen = f"loss jumped to {fmt_num(loss)} at step {step}, {loss / mean:.1f}x the recent mean"
         seen += f" {fmt_num(mean)}" + ("" if z is None else f" (z={z:.1f})")
-        seen += f"; back to normal {now - step} steps later" if outcome == "recovered" else ""
+        later = now - step
+        plural = "" if later == 1 else "s"
+        seen += f"; back to normal {later} step{plural} later" if outcome == "recovered" else ""
         seen += "; it stays high" if outcome != "recovered" else ""
         event = context.last_event
         if event is not None and lr_event_within(context, step, self.event_window):

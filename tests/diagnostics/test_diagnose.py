@@ -68,7 +68,9 @@ def test_live_and_offline_give_the_same_alerts(tmp_path):
 
 def test_text_report_lists_alerts_then_the_verdict(tmp_path, capsys):
     path = _write_csv(tmp_path / "run.csv", _rows())
-    assert run_diagnose(_args(path)) == 0
+    args = _args(path)
+    assert args.run is run_diagnose and args.func is run_diagnose  # what the CLI dispatches on
+    assert args.run(args) == 0
     out = capsys.readouterr().out
     assert "step 1800  spike  [warning]" in out and "likely a bad batch (step 1800" in out
     assert "step 2500  nonfinite  [critical]" in out
