@@ -361,17 +361,20 @@ def test_lightning_cli_builds_the_callback_from_yaml(tmp_path: Path) -> None:
     assert callback.state_key == "LRCallback{'schedule': 'warmup_cosine(peak_lr=0.01, warmup=0.1)'}"
 
 
-def test_ddp_two_processes_step_the_same_lr_and_stop_together_on_a_nan_on_one_rank(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("launcher", "environment"),
+    [("lightning", "LightningEnvironment"), ("torchelastic", "TorchElasticEnvironment")],
+)
+def test_ddp_two_processes_step_the_same_lr_and_stop_together_on_a_nan_on_one_rank(
+    tmp_path: Path, launcher: str, environment: str
+) -> None:
     from distributed_launch import run_workers
 
-    run_workers("lightning_ddp.py", [str(tmp_path)], nprocs=2, timeout=240)
+    run_workers("lightning_ddp.py", [str(tmp_path), launcher], nprocs=2, timeout=240)
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     poison = 9  # the worker poisons rank 1's loss at this update; 16 updates per epoch, 2 epochs
     assert results[0]["global_step"] == results[1]["global_step"] == poison + 1
-    assert results[0]["world_size"] == 2 and results[0]["environment"] in (
-        "LightningEnvironment",
-        "TorchElasticEnvironment",
-    )
+    assert results[0]["world_size"] == 2 and results[0]["environment"] == environment
     assert results[0]["lrs"] == results[1]["lrs"] == expected_lrs(32, 16)[: poison + 1]
     assert results[1]["alerts"] == [] and results[1]["logged_steps"] == []  # only rank 0 reports and logs
     assert results[0]["logged_steps"] == list(range(poison + 1))

@@ -2,10 +2,13 @@
 
 With ``LOCAL_RANK`` in the environment Lightning assumes an external launcher and starts no
 processes of its own; it reads ``MASTER_ADDR``/``MASTER_PORT`` and derives the global rank.
+With a second argument ``torchelastic`` it also sets ``TORCHELASTIC_RUN_ID``, as ``torchrun`` does,
+and Lightning picks its ``TorchElasticEnvironment`` (ranks from ``RANK``/``WORLD_SIZE``) instead.
 Rank 1's loss becomes NaN at update ``POISON``: every rank must stop after that same update.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,7 +66,9 @@ class RecordingLogger(pl.loggers.Logger):
         pass
 
 
-def main(out: Path) -> None:
+def main(out: Path, launcher: str) -> None:
+    if launcher == "torchelastic":
+        os.environ["TORCHELASTIC_RUN_ID"] = "lr_callbacks_test"
     sink, recorder, logger = ListSink(), Recorder(), RecordingLogger()
     trainer = pl.Trainer(
         accelerator="cpu", devices=2, num_nodes=1, strategy="ddp", max_epochs=2, logger=logger,
@@ -83,4 +88,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "lightning")
