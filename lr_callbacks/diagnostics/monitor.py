@@ -93,7 +93,15 @@ class Monitor:
         grad_norm: float | None = None,
         batch_index: int | None = None,
     ) -> list[Alert]:
-        """Feed one optimizer step; returns the alerts it triggered (usually none)."""
+        """Feed one optimizer step; returns the alerts it triggered (usually none).
+
+        Args:
+            step: optimizer updates completed before this one (0-based).
+            loss: this update's training loss (NaN/Inf is reported, never averaged in).
+            lrs: the LR of each param group (a list, or one float); group 0 is watched.
+            grad_norm: the global gradient norm, when known (NaN/Inf is reported).
+            batch_index: the batch's index in its epoch, quoted by spike alerts.
+        """
         obs, context = self._obs, self.context
         obs.step, obs.loss, obs.grad_norm, obs.batch_index = step, loss, grad_norm, batch_index
         lr: float | None
@@ -132,7 +140,8 @@ class Monitor:
         return new
 
     def observe_eval(self, step: int, metrics: Mapping[str, float]) -> list[Alert]:
-        """Feed one evaluation; the validation loss is read from "val_loss" or "loss"."""
+        """Feed one evaluation, after `observe` of the same step; the validation loss is read
+        from "val_loss" or "loss"."""
         value = metrics.get("val_loss", metrics.get("loss"))
         if value is None:
             raise ValueError(
