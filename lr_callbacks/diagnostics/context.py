@@ -185,7 +185,13 @@ class RunContext:
         self._insert_derived(make_event(step, "lr_change", text, factor))
 
     def _insert_derived(self, event: Event) -> None:
-        bisect.insort(self.events, event, key=_event_step)
+        events = self.events
+        last = events[-1]["step"] if events else NEVER
+        if self._cursor == len(events) and last <= event["step"]:  # usual: append in O(1)
+            events.append(event)
+            self._consume_events(self.step)
+            return
+        bisect.insort(events, event, key=_event_step)
         self._rescan()
 
     def state_dict(self) -> dict[str, Any]:
