@@ -424,9 +424,8 @@ def lowess(x: FloatArray, y: FloatArray, k: int, iterations: int = 2) -> tuple[F
     fit, slope = _local_linear(x, y, nearest, tricube)
     for _ in range(iterations):
         residual = y - fit
-        scale = 6 * float(np.median(np.abs(residual)))
-        if scale <= 0:
-            break
+        # The floor keeps an exact fit's rounding noise from posing as residuals.
+        scale = max(6 * float(np.median(np.abs(residual))), 1e-7 * float(np.mean(np.abs(y))), 1e-300)
         robust = np.clip(1 - (residual / scale) ** 2, 0.0, None) ** 2
         fit, slope = _local_linear(x, y, nearest, tricube * robust[nearest])
     return fit, slope
