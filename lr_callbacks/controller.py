@@ -187,6 +187,17 @@ class Controller:
         index = RULE_NAMES.index(alert.rule) if alert.rule in RULE_NAMES else len(RULE_NAMES)
         return index + 1, alert.step
 
+    def decide_stop(self, rows: Sequence[Sequence[float]]) -> bool:
+        """The run-wide stop from every rank's ``stop_code()`` (row ``r`` from rank ``r``).
+
+        Adapters gather the rows with their framework's all-reduce; rank 0 reports the first
+        rank that stopped when it did not stop itself.
+        """
+        stopped = [(rank, int(code), int(step)) for rank, (code, step) in enumerate(rows) if code > 0]
+        if stopped:
+            self.report_remote_stop(*stopped[0])
+        return bool(stopped)
+
     def report_remote_stop(self, rank: int, code: int, step: int) -> None:
         """On rank 0: say which other rank stopped the run, and why (its own sinks stay silent)."""
         if not self.is_main or self.should_stop or self.monitor is None:

@@ -218,11 +218,7 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         # One tiny all-reduce (every rank at the same update) and one host read per check.
         table = torch.zeros(trainer.world_size, 2, dtype=torch.float64, device=trainer.strategy.root_device)
         table[trainer.global_rank] = torch.tensor(self.controller.stop_code(), dtype=torch.float64)
-        rows = trainer.strategy.reduce(table, reduce_op="sum").tolist()
-        stopped = [(rank, int(code), int(step)) for rank, (code, step) in enumerate(rows) if code > 0]
-        if stopped:
-            self.controller.report_remote_stop(*stopped[0])
-        return bool(stopped)
+        return self.controller.decide_stop(trainer.strategy.reduce(table, reduce_op="sum").tolist())
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

@@ -156,11 +156,7 @@ class LRCallback:
         table = torch.zeros(world, 2, dtype=torch.float64, device=device if device.type == "cuda" else None)
         table[rank] = torch.tensor(self.controller.stop_code(), dtype=torch.float64)
         torch.distributed.all_reduce(table)
-        rows = [(int(code), int(step)) for code, step in table.tolist()]
-        stopped = [(r, code, step) for r, (code, step) in enumerate(rows) if code > 0]
-        if stopped:
-            self.controller.report_remote_stop(*stopped[0])
-        return bool(stopped)
+        return self.controller.decide_stop(table.tolist())
 
     def eval(self, metrics: Mapping[str, float]) -> None:
         """Record evaluation metrics (e.g. ``{"val_loss": 0.3}``) measured after the last update."""
