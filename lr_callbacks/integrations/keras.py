@@ -1,6 +1,8 @@
 """Keras 3: ``model.fit(..., callbacks=[LRCallback(spec)])`` and the ``KerasSchedule`` bridge.
 
-Choose the torch backend before the first ``import keras``::
+Keras 3 runs here on the torch backend: importing this module before Keras selects it
+(``KERAS_BACKEND`` is set to ``torch`` unless you chose a backend already), or choose it
+yourself before the first ``import keras``::
 
     import os
     os.environ["KERAS_BACKEND"] = "torch"
@@ -36,9 +38,11 @@ Translation, not decisions (those are the ``Controller``'s):
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+os.environ.setdefault("KERAS_BACKEND", "torch")
 try:
     import keras
 except ImportError:  # pragma: no cover - exercised only without keras
