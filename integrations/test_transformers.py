@@ -50,7 +50,11 @@ class TinyGPT2(GPT2LMHeadModel):  # type: ignore[misc]
     """GPT-2 whose training forward can return a NaN loss at a chosen micro-batch, or a wrapped loss."""
 
     def __init__(self, poison_at: int | None = None, wrap: Any = None) -> None:
-        super().__init__(GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=64, n_positions=32, bos_token_id=0, eos_token_id=0))
+        super().__init__(
+            GPT2Config(
+                n_layer=1, n_head=2, n_embd=32, vocab_size=64, n_positions=32, bos_token_id=0, eos_token_id=0
+            )
+        )
         self.poison_at, self.wrap, self.calls = poison_at, wrap, 0
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -122,7 +126,9 @@ def logged(trainer: Trainer, key: str) -> dict[int, float]:
     return {row["step"]: row[key] for row in trainer.state.log_history if key in row}
 
 
-def test_lr_is_the_schedule_for_every_update_not_micro_batch_and_groups_keep_their_ratio(tmp_path: Path) -> None:
+def test_lr_is_the_schedule_for_every_update_not_micro_batch_and_groups_keep_their_ratio(
+    tmp_path: Path,
+) -> None:
     model = TinyGPT2()
     cb = LRCallback(SPEC, sinks=[])
     # 24 rows / 4 = 6 micro-batches per epoch, 3 per update: 2 updates per epoch, 3 epochs.
@@ -142,7 +148,9 @@ def test_lr_is_the_schedule_for_every_update_not_micro_batch_and_groups_keep_the
 
 def test_lengths_in_epochs_use_the_updates_per_epoch(tmp_path: Path) -> None:
     cb = LRCallback("warmup_cosine(peak_lr=0.01, warmup='1ep')", sinks=[])
-    trainer, probe = make_trainer(tmp_path, cb, max_steps=-1, num_train_epochs=2, gradient_accumulation_steps=2)
+    trainer, probe = make_trainer(
+        tmp_path, cb, max_steps=-1, num_train_epochs=2, gradient_accumulation_steps=2
+    )
     trainer.train()
     schedule = parse("warmup_cosine(peak_lr=0.01, warmup='1ep')").bind(total_steps=6, steps_per_epoch=3)
     assert [lrs[0] for lrs in probe.lrs] == [schedule(t) for t in range(6)]
@@ -163,7 +171,7 @@ def test_injected_nan_stops_training_and_is_not_hidden(tmp_path: Path, caplog: A
     sink = ListSink()
     cb = LRCallback(SPEC, sinks=[sink])
     # HF's default NaN filter is on: HF's own log shows a made-up loss at the NaN step.
-    trainer, probe = make_trainer(tmp_path, cb, TinyGPT2(poison_at=3), logging_nan_inf_filter=True)
+    trainer, _ = make_trainer(tmp_path, cb, TinyGPT2(poison_at=3), logging_nan_inf_filter=True)
     with caplog.at_level(logging.WARNING, logger="lr_callbacks"):
         trainer.train()
     assert sum("logging_nan_inf_filter=False" in r.getMessage() for r in caplog.records) == 1
@@ -196,7 +204,9 @@ class EvalRecorder(Rule):
 def test_eval_loss_reaches_the_rules_and_alerts_reach_the_sinks(tmp_path: Path) -> None:
     sink = ListSink()
     cb = LRCallback(SPEC, sinks=[sink], rules=[NonFiniteRule(), EvalRecorder()])
-    trainer, _ = make_trainer(tmp_path, cb, eval_dataset=TokenDataset(rows=8), eval_strategy="steps", eval_steps=4)
+    trainer, _ = make_trainer(
+        tmp_path, cb, eval_dataset=TokenDataset(rows=8), eval_strategy="steps", eval_steps=4
+    )
     trainer.train()
     evals = logged(trainer, "eval_loss")
     assert [(a.rule, a.step) for a in sink.alerts] == [("eval_recorder", 3), ("eval_recorder", 7)]
@@ -214,7 +224,9 @@ def run_to(tmp_path: Path, cb: LRCallback, poison_at: int, resume: str | None = 
 
 
 @pytest.mark.parametrize("restore_flag", [False, True])
-def test_resume_from_a_mid_run_checkpoint_gives_the_same_lrs_and_alerts(tmp_path: Path, restore_flag: bool) -> None:
+def test_resume_from_a_mid_run_checkpoint_gives_the_same_lrs_and_alerts(
+    tmp_path: Path, restore_flag: bool
+) -> None:
     sinks = None if restore_flag else [ListSink()]  # the Trainer's own restore cannot carry sinks
     full_cb = LRCallback(SPEC, stop_on=(), sinks=sinks)
     full, full_probe = run_to(tmp_path / "full", full_cb, poison_at=2)

@@ -30,7 +30,11 @@ class Poisoned(GPT2LMHeadModel):
     """NaN loss at update POISON, on rank 1 only."""
 
     def __init__(self, rank: int) -> None:
-        super().__init__(GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=64, n_positions=32, bos_token_id=0, eos_token_id=0))
+        super().__init__(
+            GPT2Config(
+                n_layer=1, n_head=2, n_embd=32, vocab_size=64, n_positions=32, bos_token_id=0, eos_token_id=0
+            )
+        )
         self.rank, self.calls = rank, 0
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

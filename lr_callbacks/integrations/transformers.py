@@ -39,7 +39,7 @@ from typing import Any
 try:
     import torch
     from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-    from transformers.integrations import TensorBoardCallback
+    from transformers.integrations.integration_utils import TensorBoardCallback
     from transformers.trainer_callback import ExportableState
 except ImportError:  # pragma: no cover - exercised only without transformers
     raise ImportError(
@@ -66,7 +66,7 @@ class ScheduleLR(torch.optim.lr_scheduler.LambdaLR):
         return [fn(self.last_epoch) for fn in self.lr_lambdas]
 
 
-class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
+class LRCallback(TrainerCallback, ExportableState):
     """Steps the LR of a ``transformers.Trainer``, logs it beside the loss, raises the alerts.
 
     Args:
@@ -96,7 +96,11 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
         raise_on_stop: bool = False,
         stop_check_every: int = 1,
     ):
-        if isinstance(stop_check_every, bool) or not isinstance(stop_check_every, int) or stop_check_every < 1:
+        if (
+            isinstance(stop_check_every, bool)
+            or not isinstance(stop_check_every, int)
+            or stop_check_every < 1
+        ):
             raise ValueError(
                 f"LRCallback: stop_check_every must be an int >= 1; got stop_check_every={stop_check_every!r}."
             )
@@ -117,13 +121,16 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
         self.step_count = 0
         self._trainer: Trainer | None = None
         self._original_step: Any = None
+        self._wrapper: Any = None
         self._scheduler: ScheduleLR | None = None
         self._tensorboard: TensorBoardCallback | None = None
         self._loss: Any = None
         self._lrs: list[float] = []
         self._warned = False
 
-    def on_init_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_init_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         if self.controller.schedule is not None and kw.get("lr_scheduler") is not None:
             raise ValueError(_FOUGHT)
         if args.restore_callback_states_from_checkpoint and not self._portable:
@@ -133,21 +140,26 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
                 "restore_callback_states_from_checkpoint=True. Leave it False: LRCallback restores its state anyway."
             )
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         groups = kw["optimizer"].param_groups
         base = [group.setdefault("initial_lr", group["lr"]) for group in groups]
         per_epoch = _steps_per_epoch(kw.get("train_dataloader"), args.gradient_accumulation_steps)
         total = state.max_steps if state.max_steps > 0 else None
         self.controller.start(total, per_epoch, base, args.process_index, args.world_size)
         self.step_count = state.global_step
-        saved = state.stateful_callbacks.get(type(self).__name__)
+        stored: Any = state.stateful_callbacks or {}  # a dict once loaded from trainer_state.json
+        saved = stored.get(type(self).__name__)
         if state.global_step > 0 and isinstance(saved, Mapping):
             self._load(saved["attributes"]["resume_state"], state.global_step)
         self._trainer = trainer = _calling_trainer(self)
         if self.controller.schedule is not None:
-            self._own_scheduler(trainer, len(groups), state.global_step)
+            self._own_scheduler(trainer, kw["optimizer"], state.global_step)
         self._wrap_training_step(trainer)
-        self._tensorboard = next((c for c in trainer.callback_handler.callbacks if isinstance(c, TensorBoardCallback)), None)
+        self._tensorboard = next(
+            (c for c in trainer.callback_handler.callbacks if isinstance(c, TensorBoardCallback)), None
+        )
         if args.logging_nan_inf_filter and self.controller.is_main and not self._warned:
             self._warned = True
             logger.warning(
@@ -156,11 +168,13 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
                 "TrainingArguments(logging_nan_inf_filter=False) so that HF's logs show it too, without the syncs."
             )
 
-    def _own_scheduler(self, trainer: Trainer, num_groups: int, t: int) -> None:
-        if not getattr(trainer, "_created_lr_scheduler", True) and not isinstance(trainer.lr_scheduler, ScheduleLR):
+    def _own_scheduler(self, trainer: Trainer, optimizer: torch.optim.Optimizer, t: int) -> None:
+        if not getattr(trainer, "_created_lr_scheduler", True) and not isinstance(
+            trainer.lr_scheduler, ScheduleLR
+        ):
             raise ValueError(_FOUGHT)
-        lambdas = [self._group_lr(i) for i in range(num_groups)]
-        self._scheduler = ScheduleLR(trainer.optimizer, lambdas, last_epoch=t - 1)  # sets the LR of update t
+        lambdas = [self._group_lr(i) for i in range(len(optimizer.param_groups))]
+        self._scheduler = ScheduleLR(optimizer, lambdas, last_epoch=t - 1)  # sets the LR of update t
         trainer.lr_scheduler = trainer.callback_handler.lr_scheduler = self._scheduler
 
     def _group_lr(self, index: int) -> Callable[[int], float]:
@@ -171,7 +185,6 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
 
     def _wrap_training_step(self, trainer: Trainer) -> None:
         self._unwrap()
-        self._original_step = trainer.__dict__.get("training_step")
         inner = trainer.training_step
 
         def training_step(*args: Any, **kwargs: Any) -> Any:
@@ -179,25 +192,36 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
             self._loss = loss if self._loss is None else self._loss + loss  # on device: no sync
             return loss
 
-        trainer.training_step = training_step  # type: ignore[method-assign]
+        self._original_step = trainer.__dict__.get("training_step")  # usually none: the class's method
+        trainer.training_step = self._wrapper = training_step  # type: ignore[method-assign]
 
     def _unwrap(self) -> None:
-        if self._trainer is not None and "training_step" in self._trainer.__dict__:
-            del self._trainer.training_step
+        trainer = self._trainer
+        if (
+            trainer is not None
+            and self._wrapper is not None
+            and trainer.__dict__.get("training_step") is self._wrapper
+        ):
+            del trainer.training_step
             if self._original_step is not None:
-                self._trainer.training_step = self._original_step  # type: ignore[method-assign]
-        self._original_step = None
+                trainer.training_step = self._original_step  # type: ignore[method-assign]
 
-    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         scheduler, t = self._scheduler, state.global_step
         if scheduler is not None and scheduler.last_epoch != t:  # e.g. an update AMP skipped: still a step
             scheduler.last_epoch = t - 1
             scheduler.step()
 
-    def on_optimizer_step(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         self._lrs = [float(group["lr"]) for group in kw["optimizer"].param_groups]  # the LRs this update used
 
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         t = self.step_count = state.global_step
         if self._loss is None:
             raise ValueError(
@@ -213,7 +237,9 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
             self._update_stop(args, control)
 
     def _observe(self, landed: list[Landed]) -> None:
-        writer = self._tensorboard.tb_writer if self._tensorboard is not None and self.controller.is_main else None
+        writer = (
+            self._tensorboard.tb_writer if self._tensorboard is not None and self.controller.is_main else None
+        )
         for step, (loss,), lrs in landed:
             value = loss if loss is not None else math.nan
             self.controller.observe(step, value, lrs=lrs)
@@ -238,22 +264,25 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
         table = torch.zeros(world, 2, dtype=torch.float64, device=device)
         table[rank] = torch.tensor(self.controller.stop_code(), dtype=torch.float64)
         torch.distributed.all_reduce(table)
-        stopped = [(r, int(code), int(step)) for r, (code, step) in enumerate(table.tolist()) if code > 0]
-        if stopped:
-            self.controller.report_remote_stop(*stopped[0])
-        return bool(stopped)
+        return self.controller.decide_stop(table.tolist())
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_log(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         self._observe(self.losses.drain())  # HF has just read its loss on the host: a flush point
 
-    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         metrics = kw.get("metrics") or {}
         if self.controller.monitor is None or "eval_loss" not in metrics:
             return  # evaluate() outside train(), or a model without a loss
         self._observe(self.losses.drain())
         self.controller.observe_eval(max(state.global_step - 1, 0), {"val_loss": float(metrics["eval_loss"])})
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
         self._observe(self.losses.drain())
         self._unwrap()
         self.controller.close()
@@ -272,7 +301,11 @@ class LRCallback(TrainerCallback, ExportableState):  # type: ignore[misc]
         """``ExportableState``: the constructor's JSON arguments and the resumable state."""
         if self.controller.monitor is not None:
             self._observe(self.losses.drain())  # a checkpoint is a flush point
-        resume = {"version": STATE_VERSION, "step": self.step_count, "controller": self.controller.state_dict()}
+        resume = {
+            "version": STATE_VERSION,
+            "step": self.step_count,
+            "controller": self.controller.state_dict(),
+        }
         return {"args": dict(self._args), "attributes": {"resume_state": resume}}
 
     def _load(self, saved: Mapping[str, Any], step: int) -> None:
