@@ -316,6 +316,8 @@ def test_ddp_two_processes_same_lr_and_a_nan_on_rank_1_stops_both(tmp_path: Path
     schedule = parse(SPEC).bind(total_steps=8)
     assert results[0]["lrs"] == results[1]["lrs"] == [schedule(t) for t in range(len(results[0]["lrs"]))]
     assert results[0]["global_step"] == results[1]["global_step"] == 4  # NaN at update 3 on rank 1 only
+    assert results[0]["scheduler_steps"] == results[1]["scheduler_steps"] == [1, 2, 3, 4]
+    assert results[0]["logged_lrs"] == results[0]["lrs"]
     assert results[1]["alerts"] == []
     assert [(a["rule"], a["step"]) for a in results[0]["alerts"]] == [("nonfinite", 3)]
     assert "rank 1" in results[0]["alerts"][0]["message"]
@@ -334,6 +336,10 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
     make_trainer(tmp_path, LRCallback(None), model, optimizers=(optimizer, theirs))  # theirs, kept
     with pytest.raises(ValueError, match="restore_callback_states_from_checkpoint=True"):
         make_trainer(tmp_path, LRCallback(SPEC, sinks=[]), restore_callback_states_from_checkpoint=True)
+    trainer, _ = make_trainer(tmp_path, LRCallback(SPEC, sinks=[]))
+    trainer.add_callback(LRCallback(SPEC, sinks=[]))
+    with pytest.raises(ValueError, match="one LRCallback per Trainer"):
+        trainer.train()
 
 
 def test_a_run_length_the_trainer_cannot_tell_is_an_error_naming_total_steps(tmp_path: Path) -> None:

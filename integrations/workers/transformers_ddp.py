@@ -49,9 +49,13 @@ class Poisoned(GPT2LMHeadModel):
 class Probe(TrainerCallback):
     def __init__(self) -> None:
         self.lrs: list[float] = []
+        self.scheduler_steps: list[int] = []
 
     def on_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self.lrs.append(kw["optimizer"].param_groups[0]["lr"])
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.scheduler_steps.append(kw["lr_scheduler"].last_epoch)  # once per update, not per process
 
 
 def main(out: Path) -> None:
@@ -68,6 +72,8 @@ def main(out: Path) -> None:
     result = {
         "backend": torch.distributed.get_backend(),
         "lrs": probe.lrs,
+        "scheduler_steps": probe.scheduler_steps,
+        "logged_lrs": [row["learning_rate"] for row in trainer.state.log_history if "learning_rate" in row],
         "global_step": trainer.state.global_step,
         "alerts": [a.to_dict() for a in sink.alerts],
     }

@@ -150,10 +150,14 @@ class LRCallback(TrainerCallback, ExportableState):
         self.controller.start(total, per_epoch, base, args.process_index, args.world_size)
         self.step_count = state.global_step
         stored: Any = state.stateful_callbacks or {}  # a dict once loaded from trainer_state.json
-        saved = stored.get(type(self).__name__)
-        if state.global_step > 0 and isinstance(saved, Mapping):
-            self._load(saved["attributes"]["resume_state"], state.global_step)
+        if state.global_step > 0:
+            self._resume(stored.get(type(self).__name__), state.global_step)
         self._trainer = trainer = _calling_trainer(self)
+        if sum(isinstance(c, LRCallback) for c in trainer.callback_handler.callbacks) > 1:
+            raise ValueError(
+                "LRCallback: expected one LRCallback per Trainer (both would set the LR, and HF keys callback "
+                "state by class name); got several in trainer.callback_handler.callbacks. Keep one."
+            )
         if self.controller.schedule is not None:
             self._own_scheduler(trainer, kw["optimizer"], state.global_step)
         self._wrap_training_step(trainer)
@@ -308,14 +312,26 @@ class LRCallback(TrainerCallback, ExportableState):
         }
         return {"args": dict(self._args), "attributes": {"resume_state": resume}}
 
-    def _load(self, saved: Mapping[str, Any], step: int) -> None:
-        if set(saved) != _STATE_KEYS or saved["version"] != STATE_VERSION or saved["step"] != step:
+    def _resume(self, saved: Any, step: int) -> None:
+        if saved is None:
+            logger.warning(
+                "LRCallback: resumed at step %d from a checkpoint without LRCallback state; the LR follows the "
+                "schedule from that step, the diagnostics start afresh.", step,
+            )  # fmt: skip
+            return
+        resume = saved.get("attributes", {}).get("resume_state") if isinstance(saved, Mapping) else None
+        if not isinstance(resume, Mapping) or set(resume) != _STATE_KEYS or resume["step"] != step:
             raise ValueError(
-                f"LRCallback: the checkpoint's LRCallback state must have keys {sorted(_STATE_KEYS)}, version "
-                f"{STATE_VERSION} and step {step} (the resumed global_step); got keys {sorted(saved)}, "
-                f"step={saved.get('step')!r}. Resume from a checkpoint written with one LRCallback."
+                f"LRCallback: the checkpoint's LRCallback state must be one dict with keys {sorted(_STATE_KEYS)} "
+                f"saved at step {step} (the resumed global_step); got {str(saved)[:200]}. Use one LRCallback per "
+                f"Trainer (HF keys callback state by class name) and resume from a checkpoint it wrote."
             )
-        self.controller.load_state_dict(saved["controller"])
+        if resume["version"] != STATE_VERSION:
+            raise ValueError(
+                f"LRCallback: expected state version={STATE_VERSION}; got version={resume['version']!r}. "
+                f"The checkpoint was written by another release."
+            )
+        self.controller.load_state_dict(resume["controller"])
 
 
 _FOUGHT = (
