@@ -67,7 +67,13 @@ class NonFiniteRule(Rule):
         if last is not None:
             seen += f" (last finite loss {fmt_num(last)} at step {context.last_finite_step})"
         event = context.last_event
-        if event is not None and lr_event_within(context, obs.step, 200):
+        kind, factor = (event or {}).get("kind"), (event or {}).get("factor") or 0.0
+        if (
+            event is not None
+            and (kind == "restart" or factor > 1.0)
+            and lr_event_within(context, obs.step, 200)
+        ):
+            # Only an LR increase (a restart, a jump up, the end of a warmup) can make it too high.
             cause = f"{describe_event(event, obs.step)}; the LR is likely too high after it"
         else:
             cause = "LR too high, a numerical overflow (fp16) or a corrupt batch"

@@ -57,6 +57,13 @@ def test_nonfinite_advice_names_lr_and_batch(streams):
     assert "batch index 2" in alert.advice and "last finite loss 2.1" in alert.message
 
 
+@pytest.mark.parametrize(("factor", "blamed"), [(0.5, False), (0.1, False), (2.0, True), (10.0, True)])
+def test_nonfinite_blames_only_an_lr_increase(streams, factor, blamed):
+    event = {"step": 5, "kind": "lr_change", "description": "LR change", "factor": factor}
+    (alert,) = streams.feed(NonFiniteRule(), [2.0] * 6 + [NAN], lrs=[1e-3] * 7, events=[event])
+    assert ("too high after it" in alert.cause) is blamed
+
+
 # ----------------------------------------------------------------- divergence
 DIVERGENCE: list[Case] = [
     ("explodes in the first steps", lambda s: {"losses": [2.3 * 1.5**t for t in range(30)]},
