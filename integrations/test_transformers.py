@@ -178,7 +178,7 @@ def test_injected_nan_stops_training_and_is_not_hidden(tmp_path: Path, caplog: A
     assert math.isfinite(logged(trainer, "loss")[4])  # HF hid the NaN of update 3 ...
     nonfinite = [a for a in sink.alerts if a.rule == "nonfinite"]
     assert [a.step for a in nonfinite] == [3]  # ... the rules saw it
-    assert 4 <= trainer.state.global_step <= 5  # stopped within two updates
+    assert 4 <= trainer.state.global_step <= 5 and cb.should_stop  # stopped within two updates
 
 
 def test_raise_on_stop_carries_the_alert_and_unwraps_the_trainer(tmp_path: Path) -> None:

@@ -127,6 +127,7 @@ class LRCallback(TrainerCallback, ExportableState):
         self._loss: Any = None
         self._lrs: list[float] = []
         self._warned = False
+        self._stop = False
 
     def on_init_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
@@ -257,6 +258,7 @@ class LRCallback(TrainerCallback, ExportableState):
             stop = self._reduce_stop(args.process_index, args.world_size, args.device)
         else:
             stop = self.controller.should_stop
+        self._stop = stop
         if stop:
             control.should_training_stop = True
             if self.raise_on_stop:
@@ -293,8 +295,8 @@ class LRCallback(TrainerCallback, ExportableState):
 
     @property
     def should_stop(self) -> bool:
-        """True once the stop policy fired (on this rank)."""
-        return self.controller.should_stop
+        """True once the stop policy fired (on any rank, under torch.distributed)."""
+        return self._stop
 
     @property
     def alerts(self) -> list[Any]:
