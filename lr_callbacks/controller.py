@@ -12,8 +12,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .dashboards import LossSmoother, alert_level, is_metric_sink, update_metrics
 from .diagnostics import RULE_NAMES, Alert, Monitor, Severity
 from .schedules import BoundSchedule, Schedule, lint, parse
+from .sinks import FanoutSink
 
 logger = logging.getLogger("lr_callbacks")
 
@@ -51,7 +53,9 @@ class Controller:
         schedule: a spec string, a ``Schedule``, a callable ``t -> lr``, or ``None`` to leave
             the LR to the user's own scheduler and only log and diagnose.
         rules: the diagnostics rules (default: every rule with its calibrated defaults).
-        sinks: where alerts go (default: the ``lr_callbacks.alerts`` logger).
+        sinks: where alerts go (default: the ``lr_callbacks.alerts`` logger); metric sinks
+            (``TensorBoardSink``, ``WandbSink``, ``JsonlMetricsSink``: see ``lr_callbacks.dashboards``)
+            also get the LR, loss and alert level of every update. Only rank 0 uses them.
         stop_on: the rules whose alert stops training (default: ``nonfinite``).
         total_steps: the run's total optimizer updates, when the framework cannot tell.
         steps_per_epoch: optimizer updates per epoch, for lengths given in epochs.
@@ -70,8 +74,13 @@ class Controller:
         self.schedule = resolve_schedule(schedule)
         self.total_steps = _check_optional_int("total_steps", total_steps)
         self.steps_per_epoch = _check_optional_int("steps_per_epoch", steps_per_epoch)
-        self._rules, self._sinks, self._stop_on = rules, sinks, tuple(stop_on)
+        self._rules, self._stop_on = rules, tuple(stop_on)
         Monitor(rules, sinks, self._stop_on)  # validate the arguments now, in the user's names
+        # Metric sinks sit behind one fanout, which also takes their alerts: one failure report per sink.
+        self._sinks = [sink for sink in sinks or () if not is_metric_sink(sink)]
+        self._metrics = FanoutSink([sink for sink in sinks or () if is_metric_sink(sink)])
+        self._smoother = LossSmoother()
+        self._run_info: dict[str, Any] | None = None
         self.monitor: Monitor | None = None
         self.bound: Callable[[float], float] | None = None
         self.base_lrs: list[float] = [1.0]
@@ -97,10 +106,10 @@ class Controller:
         per_epoch = self.steps_per_epoch or steps_per_epoch
         self.base_lrs = _check_base_lrs(base_lrs)
         self.bound = self._bind(total, per_epoch)
-        # A second start (another fit with the same callback) carries the statistics on.
-        state = self._pending_state or (self.monitor.state_dict() if self.monitor is not None else None)
+        # Each start is a fresh diagnosis, unless a state was loaded (a resume) before it.
+        state = self._pending_state
         # Every rank runs the rules (a NaN on any rank must stop all); only rank 0 has sinks.
-        sinks = self._sinks if self.is_main else []
+        sinks = [*self._sinks, self._metrics] if self.is_main else []
         self.monitor = Monitor(self._rules, sinks, self._stop_on, total_steps=total, log=self.is_main)
         if state is not None:
             self.monitor.load_state_dict(dict(state))
@@ -111,6 +120,35 @@ class Controller:
             if self.is_main:
                 for item in lint(self.bound):
                     logger.warning("lr_callbacks schedule lint [%s]: %s", item.code, item.message)
+        self._smoother = LossSmoother()
+        self._run_info = self._describe(total, per_epoch)
+        if self.is_main:
+            self._metrics.log_run(self._run_info)
+
+    def _describe(self, total: int | None, per_epoch: int | None) -> dict[str, Any]:
+        schedule = self.schedule
+        spec = (
+            schedule.to_spec() if isinstance(schedule, Schedule) else getattr(schedule, "__qualname__", None)
+        )
+        return {
+            "schedule": spec, "total_steps": total, "steps_per_epoch": per_epoch,
+            "base_lrs": list(self.base_lrs), "world_size": self.world_size,
+        }  # fmt: skip
+
+    def add_metric_sink(self, sink: Any) -> None:
+        """Send every update's metrics and every alert to ``sink`` too (rank 0 only; any time).
+
+        Raises:
+            TypeError: ``sink`` has no ``log_metrics``, ``emit`` or ``close`` method.
+        """
+        if not all(callable(getattr(sink, m, None)) for m in ("log_metrics", "emit", "close")):
+            raise TypeError(
+                f"Controller.add_metric_sink: the sink needs log_metrics, emit and close methods; got "
+                f"sink={sink!r}. Use a sink from lr_callbacks.dashboards."
+            )
+        self._metrics.sinks.append(sink)
+        if self._run_info is not None and self.is_main:
+            self._metrics.call("log_run", self._run_info, sinks=[sink])
 
     def _bind(self, total: int | None, per_epoch: int | None) -> Callable[[float], float] | None:
         if not isinstance(self.schedule, Schedule):
@@ -118,11 +156,18 @@ class Controller:
         try:
             return self.schedule.bind(total_steps=total, steps_per_epoch=per_epoch)
         except ValueError as error:
+            # Name the callback's argument, not the schedule's bind(), in what the user can act on.
             if total is None and "total_steps=None" in str(error):
                 raise ValueError(
                     f"LRCallback: the schedule {self.schedule.to_spec()} needs the run's total number of optimizer "
                     f"updates, and the framework cannot tell it (e.g. an iterable dataset or max_steps=-1); got "
                     f"total_steps=None. Pass LRCallback(..., total_steps=N)."
+                ) from None
+            if per_epoch is None and "steps_per_epoch=None" in str(error):
+                raise ValueError(
+                    f"LRCallback: the schedule {self.schedule.to_spec()} has lengths in epochs, and the framework "
+                    f"cannot tell the optimizer updates per epoch; got steps_per_epoch=None. Pass "
+                    f"LRCallback(..., steps_per_epoch=K)."
                 ) from None
             raise
 
@@ -153,13 +198,22 @@ class Controller:
         batch_index: int | None = None,
     ) -> list[Alert]:
         """Record the loss of update ``t`` (and the LRs it used); returns the new alerts."""
-        return self._running().observe(
+        new = self._running().observe(
             t, loss, lrs=list(lrs) if lrs is not None else None, grad_norm=grad_norm, batch_index=batch_index
         )
+        if self._metrics.sinks and self.is_main:
+            self._metrics.log_metrics(t, update_metrics(loss, lrs, self._smoother, alert_level(new)))
+        return new
 
     def observe_eval(self, t: int, metrics: Mapping[str, float]) -> list[Alert]:
         """Record evaluation metrics measured after update ``t``."""
-        return self._running().observe_eval(t, metrics) or []
+        new = self._running().observe_eval(t, metrics) or []
+        if self._metrics.sinks and self.is_main:
+            values = {"val_loss": float(metrics.get("val_loss", metrics.get("loss", math.nan)))}
+            if new:  # the update's own point already says 0 when the evaluation raised nothing
+                values["alert_level"] = float(alert_level(new))
+            self._metrics.log_metrics(t, values)
+        return new
 
     @property
     def should_stop(self) -> bool:

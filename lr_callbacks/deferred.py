@@ -34,6 +34,7 @@ class DeferredScalars:
         self._pending: deque[tuple[int, int, Any, tuple[Any, ...], Any]] = deque()
         self._buffer: Any = None
         self._values: Any = None
+        self._views: list[list[Any]] = []
         self._next = 0
         self._ready: list[Landed] = []
 
@@ -52,16 +53,17 @@ class DeferredScalars:
             self._collect()
         slot = self._next % self.capacity
         self._next += 1
-        row = self._row(tensors[0], slot)
+        cells = self._cells(tensors[0])[slot]
         on_device = False
-        for column, value in enumerate(values):
+        for cell, value in zip(cells, values, strict=True):
             if value is not None and not isinstance(value, (int, float)):
                 on_device = on_device or value.is_cuda
-                row[column : column + 1].copy_(value.detach().reshape(1), non_blocking=value.is_cuda)
+                source = value.detach()
+                cell.copy_(source if source.dim() == 0 else source.reshape(()), non_blocking=value.is_cuda)
         event = _record_event() if on_device else None
         self._pending.append((step, slot, event, tuple(values), extra))
 
-    def _row(self, like: Any, slot: int) -> Any:
+    def _cells(self, like: Any) -> list[list[Any]]:
         if self._buffer is None:
             import torch
 
@@ -69,7 +71,9 @@ class DeferredScalars:
                 (self.capacity, self.width), dtype=torch.float64, pin_memory=bool(like.is_cuda)
             )
             self._values = self._buffer.numpy()  # a view: reading it never touches the device
-        return self._buffer[slot]
+            # One 0-d view per cell, made once: a copy into it is the only per-step tensor op.
+            self._views = [[self._buffer[i, j] for j in range(self.width)] for i in range(self.capacity)]
+        return self._views
 
     def _collect(self) -> None:
         while self._pending and (self._pending[0][2] is None or self._pending[0][2].query()):

@@ -144,10 +144,16 @@ def test_check_loss_refuses_what_is_not_a_loss(loss: object) -> None:
         check_loss(loss)
 
 
-def test_a_second_start_carries_the_statistics_on() -> None:
+def test_a_second_start_is_a_fresh_diagnosis_unless_state_was_loaded() -> None:
     controller = started()
     controller.observe(0, math.nan, [0.1])
-    alerts = [a.to_dict() for a in controller.alerts]
-    controller.start(100, 10, [0.1, 0.01])  # e.g. a second fit() with the same callback
-    assert controller.should_stop
-    assert [a.to_dict() for a in controller.alerts] == alerts
+    state = controller.state_dict()
+    controller.start(100, 10, [0.1, 0.01])  # e.g. a second trainer.train() with the same callback
+    assert not controller.should_stop and controller.alerts == []
+    controller.load_state_dict(state)  # a resume: loaded after start, into the running monitor
+    assert controller.should_stop and [a.rule for a in controller.alerts] == ["nonfinite"]
+
+
+def test_lengths_in_epochs_without_steps_per_epoch_name_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"Pass LRCallback\(\.\.\., steps_per_epoch=K\)"):
+        Controller('step_decay(peak_lr=1.0, gamma=0.1, step_size="2ep")').start(100, None, [1.0])

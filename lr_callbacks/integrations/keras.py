@@ -51,10 +51,22 @@ except ImportError:  # pragma: no cover - exercised only without keras
     ) from None
 
 from ..controller import Controller, ScheduleLike, StopTraining
+from ..dashboards import dashboard_sinks
 from ..schedules import Schedule, parse
 
 STATE_VERSION = 1
 LR_KEY = "learning_rate"
+
+
+def open_writer(log_dir: str) -> Any:
+    """A ``SummaryWriter`` on ``log_dir``: torch's (the backend's), as Keras's own TensorBoard needs TensorFlow."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ImportError(
+            "LRCallback(tensorboard_dir=...) needs torch and TensorBoard: pip install 'lr-callbacks[keras,torch,tensorboard]'"
+        ) from None
+    return SummaryWriter(log_dir=log_dir)
 
 
 def _read(value: Any) -> float:
@@ -72,6 +84,11 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         rules, sinks, stop_on: the diagnostics (see ``lr_callbacks.diagnostics.Monitor``).
         raise_on_stop: raise ``StopTraining`` (with the ``Alert``) out of ``fit`` instead of only
             setting ``model.stop_training``.
+        writer: a ``SummaryWriter`` to write the dashboards to (LR per group, loss, smoothed loss,
+            alert level, the Custom Scalars layout, alerts as text; see ``lr_callbacks.dashboards``).
+        tensorboard_dir: open a ``SummaryWriter`` (torch's) on this directory for them instead.
+        wandb_run: a ``wandb`` run to log them to (``run.alert`` for the alerts).
+        report_path: write ``lr-callbacks report``'s picture (``.png``) or page (``.html``) at ``close()``.
 
     Raises:
         ValueError: the schedule needs ``total_steps`` and Keras cannot tell it (raised by ``fit``
@@ -92,6 +109,10 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         sinks: Sequence[Any] | None = None,
         stop_on: Sequence[str] = ("nonfinite",),
         raise_on_stop: bool = False,
+        writer: Any = None,
+        tensorboard_dir: str | os.PathLike[str] | None = None,
+        wandb_run: Any = None,
+        report_path: str | os.PathLike[str] | None = None,
     ):
         super().__init__()
         self.controller = Controller(
@@ -102,6 +123,9 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
             total_steps=total_steps,
             steps_per_epoch=steps_per_epoch,
         )
+        for sink in dashboard_sinks(writer=writer, tensorboard_dir=tensorboard_dir, open_writer=open_writer,
+                                    wandb_run=wandb_run, report_path=report_path):  # fmt: skip
+            self.controller.add_metric_sink(sink)
         self.raise_on_stop = raise_on_stop
         self.micro = 0  # micro-batches the optimizer has seen (Keras's raw counter)
         self.accumulation = 1
@@ -123,7 +147,11 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         epochs, steps, k = self.params.get("epochs"), self.params.get("steps"), self.accumulation
         total = epochs * steps // k if epochs and steps else None
         per_epoch = steps // k if steps and steps % k == 0 else None
+        # Several fit() calls with one callback are one run (fit(..., initial_epoch=k) resumes it).
+        carried = self.controller.state_dict() if self.controller.monitor is not None else None
         self.controller.start(total, per_epoch, [1.0])
+        if carried is not None:
+            self.controller.load_state_dict(carried)
         self._lr = None  # set the LR of the first batch whatever the optimizer holds now
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:

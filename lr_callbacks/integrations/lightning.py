@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ except ImportError:  # pragma: no cover - exercised only without torch
     ) from None
 
 from ..controller import Controller, ScheduleLike, StopTraining
+from ..dashboards import TensorBoardSink, WandbSink
 from ..deferred import DeferredScalars, Landed, check_loss
 from ..diagnostics.validate import check_int
 from ..schedules import Schedule
@@ -63,6 +65,14 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         rules, sinks, stop_on: the diagnostics (see ``lr_callbacks.diagnostics.Monitor``).
         raise_on_stop: raise ``StopTraining`` (with the ``Alert``) instead of setting ``trainer.should_stop``.
         stop_check_every: reduce the stop decision across ranks every this many updates.
+        report_path: write ``lr-callbacks report``'s picture (``.png``) or page (``.html``) here at
+            the end of training.
+
+    The trainer's ``TensorBoardLogger`` and ``WandbLogger`` get the dashboards (see
+    ``lr_callbacks.dashboards``): every update's LR, loss, smoothed loss and alert level, the
+    Custom Scalars layout and the alerts as text (TensorBoard), ``run.alert`` and an alerts
+    table (W&B, on ``trainer/global_step``). Other loggers get ``lr_callbacks/lr/group{i}`` and
+    ``lr_callbacks/loss`` through ``log_metrics``.
 
     Raises:
         ValueError: at train start, the schedule needs ``total_steps`` and the Trainer cannot tell it.
@@ -85,6 +95,7 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         stop_on: Sequence[str] = ("nonfinite",),
         raise_on_stop: bool = False,
         stop_check_every: int = 1,
+        report_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self._arguments: dict[str, Any] = dict(
             schedule=schedule, rules=rules, sinks=sinks, stop_on=tuple(stop_on),
@@ -99,15 +110,22 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         self._sum: Any = None
         self._count = 0
         self._loggers: list[Any] = []
+        self.report_path = report_path
         self._warned: set[str] = set()
+        self._state_key: str | None = None
 
     @property
     def state_key(self) -> str:
-        schedule = self.controller.schedule
-        name = (
-            schedule.to_spec() if isinstance(schedule, Schedule) else getattr(schedule, "__qualname__", None)
-        )
-        return self._generate_state_key(schedule=name)  # type: ignore[no-any-return]
+        # Lightning asks for it around every hook: computed once (the schedule never changes).
+        if self._state_key is None:
+            schedule = self.controller.schedule
+            name = (
+                schedule.to_spec()
+                if isinstance(schedule, Schedule)
+                else getattr(schedule, "__qualname__", None)
+            )
+            self._state_key = self._generate_state_key(schedule=name)
+        return self._state_key
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         # One diagnosis per fit, continued when Lightning restored one from a checkpoint.
@@ -136,7 +154,11 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
             trainer.num_training_batches / trainer.accumulate_grad_batches
         )
         self.controller.start(total, per_epoch, base, trainer.global_rank, trainer.world_size)
-        self._loggers = list(trainer.loggers) if trainer.is_global_zero else []
+        self._loggers = [lg for lg in trainer.loggers if not self._attach(lg)] if trainer.is_global_zero else []
+        if self.report_path is not None and trainer.is_global_zero:
+            from ..run_report import RunRecorder
+
+            self.controller.add_metric_sink(RunRecorder(self.report_path))
         self._started, self._set = True, None
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
@@ -170,7 +192,8 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
                 "loss", "training_step returned no loss, so LRCallback cannot diagnose; return it"
             )
         else:  # Lightning divided each micro-batch loss by the accumulation factor
-            mean = self._sum * (trainer.accumulate_grad_batches / self._count)
+            factor = trainer.accumulate_grad_batches / self._count
+            mean = self._sum if factor == 1 else self._sum * factor
             self.losses.push(self._step, (mean,), self._lrs)
         self._sum, self._count = None, 0
         self._observe(self.losses.ready())
@@ -207,6 +230,20 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
                         f"logger{id(logger)}", f"logger {logger!r} failed ({error!r}); it is skipped"
                     )
                     self._loggers = [other for other in self._loggers if other is not logger]
+
+    def _attach(self, logger: Any) -> bool:
+        """Hand a TensorBoard or W&B logger's client to a dashboard sink (then it is not logged to twice)."""
+        kind = type(logger).__name__
+        if kind not in ("TensorBoardLogger", "WandbLogger"):
+            return False
+        try:
+            client = logger.experiment
+            sink = TensorBoardSink(client) if kind == "TensorBoardLogger" else WandbSink(client, "trainer/global_step")
+        except Exception as error:  # a logger that cannot start never kills training
+            self._warn_once(f"logger{id(logger)}", f"logger {logger!r} failed ({error!r}); it is skipped")
+            return True
+        self.controller.add_metric_sink(sink)
+        return True
 
     def _update_stop(self, trainer: Any) -> None:
         stop = self.controller.should_stop if trainer.world_size == 1 else self._reduce_stop(trainer)

@@ -1,0 +1,205 @@
+"""Per-update host overhead of ``LRCallback`` beside each framework's bare loop and today's tools.
+
+Every variant trains the same tiny model (so framework and callback host work dominate) on
+CPU. Variants of one framework run interleaved, several times, in one process; the table
+reports the median time per update and the time each variant adds to that framework's bare
+run, in microseconds. Speed is reported here, never asserted in a test.
+
+    python benchmarks/overhead.py [--steps 400] [--repeats 5] [--only torch,lightning,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+warnings.filterwarnings("ignore")
+logging.getLogger("lightning").setLevel(logging.ERROR)
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+SPEC = "warmup_cosine(peak_lr=0.01, warmup=0.05)"
+WIDTH, BATCH = 32, 32
+Runner = Callable[[int], float]
+
+
+def _data(steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(steps * BATCH, WIDTH, generator=g)
+    return x, x[:, :1].clone()
+
+
+def _mlp() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(WIDTH, WIDTH), torch.nn.ReLU(), torch.nn.Linear(WIDTH, 1))
+
+
+def torch_variants() -> dict[str, Runner]:
+    from lr_callbacks.integrations.torch import LRCallback
+
+    def run(variant: str, steps: int) -> float:
+        model, (x, y) = _mlp(), _data(steps)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        cb = LRCallback(SPEC, optimizer, total_steps=steps) if variant == "LRCallback" else None
+        seen = []
+        start = time.perf_counter()
+        for t in range(steps):
+            loss = torch.nn.functional.mse_loss(
+                model(x[t * BATCH : (t + 1) * BATCH]), y[t * BATCH : (t + 1) * BATCH]
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if cb is not None:
+                cb.step(loss)
+            elif variant == "loss.item() per step":
+                seen.append(loss.item())
+        elapsed = time.perf_counter() - start
+        if cb is not None:
+            cb.close()
+        return elapsed
+
+    return {
+        v: (lambda steps, v=v: run(v, steps)) for v in ("bare loop", "loss.item() per step", "LRCallback")
+    }
+
+
+def lightning_variants() -> dict[str, Runner]:
+    import lightning.pytorch as pl
+
+    from lr_callbacks.integrations.lightning import LRCallback
+
+    class Model(pl.LightningModule):
+        def __init__(self, log: bool) -> None:
+            super().__init__()
+            self.net, self.log_loss = _mlp(), log
+
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+            loss = torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
+            if self.log_loss:
+                self.log("train_loss", loss, prog_bar=True)
+            return loss
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    class Timer(pl.Callback):
+        def on_train_batch_start(self, trainer: pl.Trainer, *args: object) -> None:
+            if trainer.global_step == 1:  # time from the second update: setup excluded
+                self.start = time.perf_counter()
+
+        def on_train_end(self, trainer: pl.Trainer, *args: object) -> None:
+            self.elapsed = time.perf_counter() - self.start
+
+    def run(variant: str, steps: int) -> float:
+        x, y = _data(steps)
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=BATCH)
+        timer, callbacks, logger = Timer(), [], False
+        with tempfile.TemporaryDirectory() as root:
+            if variant == "LearningRateMonitor + TensorBoard every step":
+                callbacks = [pl.callbacks.LearningRateMonitor(logging_interval="step")]
+                logger = pl.loggers.TensorBoardLogger(root)
+            if variant == "LRCallback":
+                callbacks = [LRCallback(SPEC)]
+            trainer = pl.Trainer(max_steps=steps, logger=logger, log_every_n_steps=1, callbacks=[timer, *callbacks],
+                                 enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                                 accelerator="cpu")  # fmt: skip
+            trainer.fit(Model(log=variant != "bare Trainer" and variant != "LRCallback"), loader)
+        return timer.elapsed * steps / (steps - 1)
+
+    variants = ("bare Trainer", "LearningRateMonitor + TensorBoard every step", "LRCallback")
+    return {v: (lambda steps, v=v: run(v, steps)) for v in variants}
+
+
+def keras_variants() -> dict[str, Runner]:
+    import keras
+    import numpy as np
+
+    from lr_callbacks.integrations.keras import LRCallback
+
+    class Timer(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_train_batch_begin(self, batch: int, logs: object = None) -> None:
+            if batch == 1:
+                self.start = time.perf_counter()
+
+        def on_train_end(self, logs: object = None) -> None:
+            self.elapsed = time.perf_counter() - self.start
+
+    def run(variant: str, steps: int) -> float:
+        x, y = (t.numpy() for t in _data(steps))
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((WIDTH,)), keras.layers.Dense(WIDTH, activation="relu"), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        timer = Timer()
+        callbacks = [timer, LRCallback(SPEC)] if variant == "LRCallback" else [timer]
+        model.fit(
+            np.asarray(x),
+            np.asarray(y),
+            batch_size=BATCH,
+            epochs=1,
+            verbose=0,
+            shuffle=False,
+            callbacks=callbacks,
+        )
+        return timer.elapsed * steps / (steps - 1)
+
+    return {v: (lambda steps, v=v: run(v, steps)) for v in ("bare fit", "LRCallback")}
+
+
+FRAMEWORKS: dict[str, Callable[[], dict[str, Runner]]] = {
+    "torch": torch_variants,
+    "lightning": lightning_variants,
+    "keras": keras_variants,
+}
+
+
+def measure(variants: dict[str, Runner], steps: int, repeats: int) -> dict[str, float]:
+    """Median seconds per update of each variant, the variants interleaved."""
+    for run in variants.values():  # warm-up: imports, first allocations
+        run(max(steps // 4, 20))
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            times[name].append(run(steps) / steps)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", default=",".join(FRAMEWORKS), help="comma-separated frameworks")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    rows, figures = [], {}
+    for framework in args.only.split(","):
+        result = measure(FRAMEWORKS[framework](), args.steps, args.repeats)
+        base = next(iter(result.values()))
+        figures[framework] = result
+        for name, seconds in result.items():
+            added = (seconds - base) * 1e6
+            rows.append(
+                f"| {framework} | {name} | {seconds * 1e3:.3f} | {'-' if seconds == base else f'{added:+.0f}'} |"
+            )
+    print(f"torch {torch.__version__}, {args.steps} updates x {args.repeats} repeats, median, 1 thread\n")
+    print("| framework | variant | ms / update | added µs / update |\n|---|---|---:|---:|")
+    print("\n".join(rows))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
