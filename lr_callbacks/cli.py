@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_optional_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     try:
         from .diagnose import add_diagnose_command
+        from .run_report import add_report_command
     except ImportError:
         return
     add_diagnose_command(commands)
+    add_report_command(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

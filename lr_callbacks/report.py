@@ -1,4 +1,4 @@
-"""Pictures: a schedule's curve with its phases (and, later, runs with their alerts).
+"""Pictures: a schedule's curve with its phases, a range test, and a run with its alerts.
 
 matplotlib is imported only inside the functions here (``pip install 'lr-callbacks[plot]'``).
 """
@@ -6,13 +6,17 @@ matplotlib is imported only inside the functions here (``pip install 'lr-callbac
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .schedules import BoundSchedule
 
 if TYPE_CHECKING:
+    from .diagnostics import Alert
     from .range_test import RangeTestResult
+    from .readers import RunLog
 
 _PHASE_COLOURS = ("#e8f1fb", "#fdf1e3", "#eaf6ea", "#f6e9f5", "#fbf8e1", "#e9f4f6")
 _EVENT_COLOURS = {
@@ -212,3 +216,139 @@ def _range_test_title(result: RangeTestResult) -> str:
         )
     flags = f"\nflags: {', '.join(result.flags)}" if result.flags else ""
     return head + flags
+
+
+_SEVERITY_COLOURS = {"info": "#7f8c8d", "warning": "#e67e22", "error": "#c0392b", "critical": "#7b241c"}
+
+
+def plot_run(
+    log: RunLog,
+    alerts: Sequence[Alert],
+    path: str | Path | IO[bytes],
+    *,
+    phases: Sequence[tuple[int, int, str]] | None = None,
+    log_loss: bool = False,
+    title: str | None = None,
+) -> Path | None:
+    """Draw a run to ``path``: loss (left axis) and LR of group 0 (right axis) against the step.
+
+    Phases (``(start, end, name)``; default: read off the LR curve) are shaded, LR jumps of
+    1.5x or more are dotted lines, the validation loss is drawn as points, and each alert is
+    a line at its step, coloured by severity and labelled with its rule. Without ``log_loss``
+    a loss that explodes is clipped at the top (marked with red triangles).
+
+    Returns:
+        The path written, or ``None`` when ``path`` is a binary file object (written as PNG).
+    """
+    import numpy as np
+
+    from .run_report import derive_phases
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 5.6), dpi=150)
+    steps, losses = np.asarray(log.steps, dtype=float), np.asarray(log.losses, dtype=float)
+    span = (float(steps.min()), float(steps.max()) if steps.max() > steps.min() else float(steps.min()) + 1)
+    _shade_segments(ax, derive_phases(log.steps, log.lrs) if phases is None else phases, span)
+    _draw_loss(ax, steps, losses, log.evals, log_loss)
+    lr_axis = ax.twinx()
+    _draw_lr(lr_axis, log, span)
+    _mark_alerts(ax, alerts, steps, losses, span)
+    ax.set_xlim(*span)
+    ax.set_xlabel("optimizer update (step)")
+    ax.set_ylabel("loss" + (" (log scale)" if log_loss else ""))
+    lr_axis.set_ylabel("learning rate (group 0)", color="#1f4e79")
+    handles = [*ax.get_legend_handles_labels()[0], *lr_axis.get_legend_handles_labels()[0]]
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=5, fontsize=7, frameon=False
+    )
+    ax.set_title(title or log.path, fontsize=9)
+    fig.tight_layout()
+    if isinstance(path, str | Path):
+        fig.savefig(Path(path))
+        plt.close(fig)
+        return Path(path)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return None
+
+
+def _shade_segments(ax: Any, phases: Sequence[tuple[int, int, str]], span: tuple[float, float]) -> None:
+    width = span[1] - span[0]
+    for index, (start, end, name) in enumerate(phases):
+        colour = _PHASE_COLOURS[index % len(_PHASE_COLOURS)]
+        ax.axvspan(start, end, color=colour, alpha=0.9, zorder=0, linewidth=0)
+        if end - start > 0.06 * width and len(phases) <= 12:
+            ax.text((start + end) / 2, 0.01, name, transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=8, color="#555555")  # fmt: skip
+
+
+def _draw_loss(ax: Any, steps: Any, losses: Any, evals: Sequence[tuple[int, float]], log_loss: bool) -> None:
+    import numpy as np
+
+    finite = np.isfinite(losses)
+    ax.plot(steps[finite], losses[finite], color="#a9cce3", linewidth=0.8, label="loss", zorder=2)
+    if finite.sum() > 10:  # a running median: one bad batch does not bend it
+        smooth = np.median(np.lib.stride_tricks.sliding_window_view(losses[finite], 9), axis=1)
+        ax.plot(steps[finite][4:-4], smooth, color="#2e4053", linewidth=1.6, label="loss (9-step median)",
+                zorder=3)  # fmt: skip
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o-", color="#d35400", markersize=4, linewidth=1, label="val loss",
+                zorder=4)  # fmt: skip
+    if log_loss:
+        ax.set_yscale("log")
+    values = np.concatenate([losses[finite], np.asarray([v for _, v in evals], dtype=float)])
+    values = values[np.isfinite(values) & ((values > 0) if log_loss else True)]
+    if values.size and not log_loss:
+        top = float(np.quantile(values, 0.98)) * 1.3
+        if float(values.max()) > top > 0:
+            low = float(values.min())
+            ax.set_ylim(max(0.0, low - 0.1 * (top - low)) if low >= 0 else low, top)
+            clipped = finite & (losses > top)
+            ax.plot(steps[clipped], np.full(clipped.sum(), top), "^", color="#c0392b", markersize=4,
+                    clip_on=False, label="loss off scale", zorder=5)  # fmt: skip
+    bad = ~finite
+    if bad.any():
+        ax.plot(steps[bad], np.full(bad.sum(), 0.97), "X", color="#7b241c", markersize=7,
+                transform=ax.get_xaxis_transform(), label="NaN/Inf loss", zorder=6)  # fmt: skip
+    ax.grid(True, alpha=0.3, zorder=1)
+
+
+def _draw_lr(ax: Any, log: RunLog, span: tuple[float, float]) -> None:
+    points = [
+        (s, lr) for s, lr in zip(log.steps, log.lrs, strict=True) if lr is not None and math.isfinite(lr)
+    ]
+    if not points:
+        ax.set_yticks([])
+        return
+    steps, lrs = zip(*points, strict=True)
+    ax.plot(steps, lrs, color="#1f4e79", linewidth=2.2, label="learning rate", zorder=3)
+    ax.set_ylim(0, max(lrs) * 1.15 if max(lrs) > 0 else 1)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    ax.tick_params(axis="y", colors="#1f4e79")
+    changes = [abs(b - a) for (_, a), (_, b) in pairwise(points)] + [0.0]
+    for i, ((_, a), (s1, b)) in enumerate(pairwise(points)):
+        # A jump, not a step along a ramp: much larger than the changes on either side.
+        neighbours = max(changes[i - 1] if i else 0.0, changes[i + 1])
+        if a > 0 and b > 0 and max(a / b, b / a) >= 1.5 and changes[i] > 3 * neighbours:
+            ax.axvline(s1, color="#1f4e79", linestyle=":", linewidth=1.2, zorder=2)
+            ax.annotate(f"LR x{b / a:.3g}", (s1, b), textcoords="offset points", xytext=(4, 6), fontsize=7,
+                        color="#1f4e79")  # fmt: skip
+
+
+def _mark_alerts(
+    ax: Any, alerts: Sequence[Alert], steps: Any, losses: Any, span: tuple[float, float]
+) -> None:
+    width, last_label = span[1] - span[0], dict[str, int]()
+    seen: set[str] = set()
+    for alert in sorted(alerts, key=lambda a: a.step):
+        colour = _SEVERITY_COLOURS.get(alert.severity.value, "grey")
+        name = f"alert: {alert.severity.value}"
+        ax.axvline(alert.step, color=colour, linewidth=1.3, alpha=0.85, zorder=4,
+                   label=None if name in seen else name)  # fmt: skip
+        seen.add(name)
+        previous = last_label.get(alert.rule)
+        if previous is None or alert.step - previous > 0.04 * width:
+            last_label[alert.rule] = alert.step
+            ax.text(alert.step, 0.93, f" {alert.rule} @{alert.step}", transform=ax.get_xaxis_transform(),
+                    rotation=90, va="top", ha="right", fontsize=7, color=colour, zorder=6,
+                    bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1})  # fmt: skip

@@ -11,8 +11,8 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterable
-from typing import IO, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Mapping
+from typing import IO, Any, Protocol, runtime_checkable
 
 from lr_callbacks.diagnostics.alert import Alert
 
@@ -181,13 +181,25 @@ class FanoutSink:
 
     def close(self) -> None:
         """Close all sinks, shielding each from the others."""
-        for sink in self.sinks:
-            close = getattr(sink, "close", None)
+        self.call("close")
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Send one update's metrics to every sink that takes them (see `lr_callbacks.dashboards`)."""
+        self.call("log_metrics", step, metrics)
+
+    def log_run(self, info: Mapping[str, Any]) -> None:
+        """Send the run's description to every sink that takes it."""
+        self.call("log_run", info)
+
+    def call(self, method: str, *args: Any, sinks: Iterable[object] | None = None) -> None:
+        """Call ``method(*args)`` on every sink (or on ``sinks``) that has it, shielding each from the others."""
+        for sink in self.sinks if sinks is None else sinks:
+            function = getattr(sink, method, None)
             try:
-                if close is not None:
-                    close()
+                if function is not None:
+                    function(*args)
             except Exception as error:
-                self._report(sink, "close", error)
+                self._report(sink, method, error)
 
     def _report(self, sink: object, action: str, error: Exception) -> None:
         self.failures += 1
@@ -195,7 +207,7 @@ class FanoutSink:
             return
         self._reported.add(id(sink))
         _log.error(
-            "alert sink %r failed in %s (%s: %s); it is skipped for this alert and its "
+            "sink %r failed in %s (%s: %s); training goes on, the other sinks too, and its "
             "later failures are not reported",
             sink, action, type(error).__name__, error,
         )  # fmt: skip
