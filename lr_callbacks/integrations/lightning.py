@@ -154,7 +154,9 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
             trainer.num_training_batches / trainer.accumulate_grad_batches
         )
         self.controller.start(total, per_epoch, base, trainer.global_rank, trainer.world_size)
-        self._loggers = [lg for lg in trainer.loggers if not self._attach(lg)] if trainer.is_global_zero else []
+        self._loggers = (
+            [lg for lg in trainer.loggers if not self._attach(lg)] if trainer.is_global_zero else []
+        )
         if self.report_path is not None and trainer.is_global_zero:
             from ..run_report import RunRecorder
 
@@ -238,7 +240,11 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
             return False
         try:
             client = logger.experiment
-            sink = TensorBoardSink(client) if kind == "TensorBoardLogger" else WandbSink(client, "trainer/global_step")
+            sink = (
+                TensorBoardSink(client)
+                if kind == "TensorBoardLogger"
+                else WandbSink(client, "trainer/global_step")
+            )
         except Exception as error:  # a logger that cannot start never kills training
             self._warn_once(f"logger{id(logger)}", f"logger {logger!r} failed ({error!r}); it is skipped")
             return True

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,22 @@ except ImportError:  # pragma: no cover - exercised only without torch
     ) from None
 
 from ..controller import Controller, ScheduleLike, StopTraining
+from ..dashboards import dashboard_sinks
 from ..deferred import DeferredScalars, Landed, check_loss
 from ..range_test import RangeTest, RangeTestResult
 
 STATE_VERSION = 1
+
+
+def open_writer(log_dir: str) -> Any:
+    """torch's ``SummaryWriter`` on ``log_dir`` (needs the tensorboard package)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ImportError(
+            "LRCallback(tensorboard_dir=...) needs TensorBoard: pip install 'lr-callbacks[tensorboard]'"
+        ) from None
+    return SummaryWriter(log_dir=log_dir)
 
 
 def distributed_rank() -> tuple[int, int]:
@@ -54,6 +67,11 @@ class LRCallback:
         steps_per_epoch: optimizer updates per epoch (for lengths in epochs).
         rules, sinks, stop_on: the diagnostics (see ``lr_callbacks.diagnostics.Monitor``).
         raise_on_stop: raise ``StopTraining`` (with the ``Alert``) instead of only setting ``should_stop``.
+        writer: a ``SummaryWriter`` to write the dashboards to (LR per group, loss, smoothed loss,
+            alert level, the Custom Scalars layout, alerts as text; see ``lr_callbacks.dashboards``).
+        tensorboard_dir: open a ``SummaryWriter`` (torch's) on this directory for them instead.
+        wandb_run: a ``wandb`` run to log them to (``run.alert`` for the alerts).
+        report_path: write ``lr-callbacks report``'s picture (``.png``) or page (``.html``) at ``close()``.
         stop_check_every: under ``torch.distributed``, reduce the stop decision across ranks every
             this many updates (each check is one tiny all-reduce and one host read).
 
@@ -73,6 +91,10 @@ class LRCallback:
         sinks: Sequence[Any] | None = None,
         stop_on: Sequence[str] = ("nonfinite",),
         raise_on_stop: bool = False,
+        writer: Any = None,
+        tensorboard_dir: str | os.PathLike[str] | None = None,
+        wandb_run: Any = None,
+        report_path: str | os.PathLike[str] | None = None,
         stop_check_every: int = 1,
     ):
         if not isinstance(optimizer, torch.optim.Optimizer):
@@ -99,6 +121,10 @@ class LRCallback:
             total_steps=total_steps,
             steps_per_epoch=steps_per_epoch,
         )
+        if distributed_rank()[0] == 0:  # only rank 0 writes (other ranks would open empty event files)
+            for sink in dashboard_sinks(writer=writer, tensorboard_dir=tensorboard_dir, open_writer=open_writer,
+                                        wandb_run=wandb_run, report_path=report_path):  # fmt: skip
+                self.controller.add_metric_sink(sink)
         self.losses = DeferredScalars(width=2)
         self.step_count = 0
         self._stop = False
