@@ -159,10 +159,47 @@ def keras_variants() -> dict[str, Runner]:
     return {v: (lambda steps, v=v: run(v, steps)) for v in ("bare fit", "LRCallback")}
 
 
+def transformers_variants() -> dict[str, Runner]:
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from lr_callbacks.integrations.transformers import LRCallback
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = _mlp()
+
+        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"loss": torch.nn.functional.mse_loss(self.net(x), labels)}
+
+    class Timer(TrainerCallback):  # type: ignore[misc]
+        def on_step_begin(self, args: object, state: object, control: object, **kwargs: object) -> None:
+            if state.global_step == 1:  # type: ignore[attr-defined]
+                self.start = time.perf_counter()
+
+        def on_train_end(self, args: object, state: object, control: object, **kwargs: object) -> None:
+            self.elapsed = time.perf_counter() - self.start
+
+    def run(variant: str, steps: int) -> float:
+        x, y = _data(steps)
+        rows = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
+        timer = Timer()
+        with tempfile.TemporaryDirectory() as root:
+            args = TrainingArguments(output_dir=root, max_steps=steps, per_device_train_batch_size=BATCH,
+                                     learning_rate=0.01, use_cpu=True, report_to=[], save_strategy="no",
+                                     disable_tqdm=True, dataloader_num_workers=0)  # fmt: skip
+            callbacks = [timer, LRCallback(SPEC)] if variant == "LRCallback" else [timer]
+            Trainer(model=Net(), args=args, train_dataset=rows, callbacks=callbacks).train()
+        return timer.elapsed * steps / (steps - 1)
+
+    return {v: (lambda steps, v=v: run(v, steps)) for v in ("Trainer defaults", "LRCallback")}
+
+
 FRAMEWORKS: dict[str, Callable[[], dict[str, Runner]]] = {
     "torch": torch_variants,
     "lightning": lightning_variants,
     "keras": keras_variants,
+    "transformers": transformers_variants,
 }
 
 
