@@ -14,7 +14,11 @@ Figures:
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/detection/score.py [--json OUT] [--verbose]
+    .venv/bin/python benchmarks/detection/score.py [--json OUT] [--verbose] [--labels PATH]
+
+``--labels`` scores another labelled set (for example ``heldout/labels.json``); run files
+are read relative to the labels file's folder. A detector may return ``(rule, step)`` or
+``(rule, step, message)``; ``--verbose`` lists every miss and every false alert with it.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ RULES = (
 
 Row = tuple[int, float, float, "float | None"]
 Event = dict[str, Any]
-Detector = Callable[[list[Row], list[Event]], list[tuple[str, int]]]
+Detector = Callable[[list[Row], list[Event]], "list[tuple[str, int]] | list[tuple[str, int, str]]"]
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -111,11 +115,13 @@ def _inside(step: int, window: Sequence[int]) -> bool:
     return window[0] <= step <= window[1]
 
 
-def score(name: str, detect: Detector, labels: dict[str, Any]) -> Score:
+def score(name: str, detect: Detector, labels: dict[str, Any], root: Path = HERE) -> Score:
     result = Score(name)
     for run, spec in labels.items():
-        rows = load_rows(HERE / spec["file"])
-        alerts = [(str(rule), int(step)) for rule, step in detect(rows, spec["events"])]
+        rows = load_rows(root / spec["file"])
+        raw = [(*a, "")[:3] for a in detect(rows, spec["events"])]
+        messages = {(str(a[0]), int(a[1])): str(a[2]) for a in raw}
+        alerts = [(str(rule), int(step)) for rule, step, _ in raw]
         missed, false, unlabelled = [], [], []
         for exp in spec["expected"]:
             window = (exp["start"], exp["end"])
@@ -139,6 +145,8 @@ def score(name: str, detect: Detector, labels: dict[str, Any]) -> Score:
             "missed": missed,
             "false": false,
             "unlabelled": unlabelled,
+            "messages": {f"{r}@{st}": messages[(r, st)] for r, st in false + unlabelled},
+            "all_alerts": alerts,
         }
     return result
 
@@ -204,7 +212,7 @@ def monitor_detector() -> Detector | str:
     except ImportError as exc:
         return f"lr_callbacks.diagnostics.Monitor is not importable yet ({exc})"
 
-    def detect(rows: list[Row], events: list[Event]) -> list[tuple[str, int]]:
+    def detect(rows: list[Row], events: list[Event]) -> list[tuple[str, int, str]]:
         try:
             monitor = Monitor(log=False)
         except TypeError:
@@ -214,7 +222,7 @@ def monitor_detector() -> Detector | str:
             monitor.observe(step, loss, lrs=[lr])
             if val is not None:
                 monitor.observe_eval(step, {"val_loss": val})
-        return [(alert.rule, alert.step) for alert in monitor.alerts]
+        return [(alert.rule, alert.step, alert.message) for alert in monitor.alerts]
 
     return detect
 
@@ -250,12 +258,25 @@ def markdown(scores: Sequence[Score]) -> str:
     return "\n".join(lines)
 
 
-def details(s: Score) -> str:
+def details(s: Score, limit: int | None = 8) -> str:
+    """Misses and false alerts per run; with ``limit=None`` every one, with its message and
+    the run's alerts of the missed rule (to see whether it fired early, late or never)."""
     out = [f"\n### {s.detector}: misses and false alerts per run"]
     for run, d in s.per_run.items():
-        if d["missed"] or d["false"]:
+        if not (d["missed"] or d["false"]):
+            continue
+        if limit is not None:
             missed = [(m["rule"], m["start"], m["end"]) for m in d["missed"]]
-            out.append(f"- {run}: missed {missed}; false {d['false'][:8]}")
+            out.append(f"- {run}: missed {missed}; false {d['false'][:limit]}")
+            continue
+        out.append(f"- {run}:")
+        for m in d["missed"]:
+            fired = [st for r, st in d["all_alerts"] if r == m["rule"]]
+            out.append(f"  - MISS {m['rule']} [{m['start']}, {m['end']}]; "
+                       f"{m['rule']} fired at {fired or 'no step'}")  # fmt: skip
+        for rule, step in d["false"]:
+            msg = d["messages"].get(f"{rule}@{step}", "")
+            out.append(f"  - FALSE {rule} at step {step}" + (f": {msg}" if msg else ""))
     return "\n".join(out)
 
 
@@ -263,21 +284,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
     parser.add_argument("--verbose", action="store_true", help="list misses and false alerts")
+    parser.add_argument("--labels", type=Path, default=LABELS_PATH,
+                        help="labels file to score (default: the calibration set)")  # fmt: skip
     args = parser.parse_args(argv)
-    labels = load_labels()
+    labels = load_labels(args.labels)
+    root = args.labels.resolve().parent
     detectors: list[tuple[str, Detector]] = [("naive baseline", naive_baseline)]
     monitor = monitor_detector()
     if isinstance(monitor, str):
         print(f"note: {monitor}; scoring the baseline only.\n")
     else:
         detectors.append(("lr_callbacks Monitor", monitor))
-    scores = [score(name, fn, labels) for name, fn in detectors]
+    scores = [score(name, fn, labels, root) for name, fn in detectors]
     print(f"{len(labels)} runs, {sum(len(v['expected']) for v in labels.values())} expected "
           "windows; recall per rule (number of windows in brackets)\n")  # fmt: skip
     print(markdown(scores))
     if args.verbose:
-        for s in scores:
-            print(details(s))
+        for s in scores:  # the baseline's long list is cut; the Monitor's is complete
+            print(details(s, limit=8 if s.detector == "naive baseline" else None))
     if args.json:
         Path(args.json).write_text(
             json.dumps([s.as_dict() for s in scores], indent=1) + "\n", encoding="utf-8"
