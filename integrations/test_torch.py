@@ -202,3 +202,19 @@ def test_ddp_nan_on_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path) -
     assert results[1]["alerts"] == []
     assert [(a["rule"], a["step"]) for a in results[0]["alerts"]][-1:] == [("nonfinite", 33)]
     assert "rank 1" in results[0]["alerts"][-1]["message"]
+
+
+def test_example_runs() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(root / "examples" / "torch_example.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "healthy run: 174 updates" in result.stdout and "alerts []" in result.stdout
+    assert "corrupt batch: stopped after 41 updates; nonfinite at step 40" in result.stdout
