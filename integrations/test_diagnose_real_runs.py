@@ -91,3 +91,48 @@ def test_diagnose_text_report_of_a_real_lightning_run(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "step 30  nonfinite  [critical]" in result.stdout
     assert "Verdict:" in result.stdout and "loss='train_loss', lr='lr-SGD'" in result.stdout
+
+
+def _hf_run(log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    transformers = pytest.importorskip("transformers")
+
+    class Model(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 1)
+            self.calls = 0
+
+        def forward(self, x: Any, labels: Any) -> dict[str, Any]:
+            loss = torch.nn.functional.mse_loss(self.net(x), labels)
+            self.calls += 1
+            return {"loss": loss * float("nan") if self.calls == POISON + 1 else loss}
+
+    torch.manual_seed(0)
+    x = torch.randn(400, 4)
+    rows = [{"x": x[i], "labels": x[i, :1] * 3} for i in range(len(x))]
+    monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(log_dir))
+    args = transformers.TrainingArguments(
+        output_dir=str(log_dir / "out"),
+        max_steps=50,
+        per_device_train_batch_size=8,
+        learning_rate=0.05,
+        logging_steps=1,
+        # HF's default filter replaces a NaN loss in its own logs; a finished run can only show
+        # what was logged, so this run turns it off (live, LRCallback sees through the filter).
+        logging_nan_inf_filter=False,
+        report_to=["tensorboard"],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    transformers.Trainer(model=Model(), args=args, train_dataset=rows).train()
+
+
+def test_diagnose_reads_a_real_hf_trainer_tensorboard_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _hf_run(tmp_path, monkeypatch)
+    alerts = _diagnose(tmp_path)
+    nonfinite = [a for a in alerts if a["rule"] == "nonfinite"]
+    # HF logs the loss of update k at global_step k + 1.
+    assert nonfinite and nonfinite[0]["step"] == POISON + 1
