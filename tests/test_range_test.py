@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from lr_callbacks.range_test import RangeTest, RangeTestResult, lowess, running_median, suggest
+from lr_callbacks.range_test import RangeTest, RangeTestResult, suggest
 from lr_callbacks.schedules import Constant, OneCycle, Sweep, Warmup, WarmupCosine
+from lr_callbacks.smoothing import lowess, running_median
 
 LRS = [1e-7 * (1e8) ** (i / 99) for i in range(100)]  # the default ladder
 STEP = 8 / 99  # decades per ladder step
