@@ -206,3 +206,21 @@ def test_a_full_disk_or_an_unwritable_dir_never_stops_training(
 def test_a_writer_without_the_methods_is_named() -> None:
     with pytest.raises(TypeError, match="TensorBoardSink: writer needs the methods"):
         TensorBoardSink(object())
+
+
+def test_the_keras_adapter_opens_its_own_writer_and_writes_the_report(tmp_path: Path) -> None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # before the first import of keras, as the adapter does
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    from lr_callbacks.integrations.keras import LRCallback as KerasLRCallback
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    callback = KerasLRCallback(SPEC, tensorboard_dir=tmp_path / "tb", report_path=tmp_path / "report.png")
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    model.fit(x, x[:, :1], epochs=2, batch_size=8, verbose=0, callbacks=[callback])
+    steps = [e.step for e in read(tmp_path / "tb").Scalars("lr_callbacks/lr/group0")]
+    assert steps == list(range(16))
+    assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
