@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--log", action="store_true", help="log-scale LR axis")
     plot.set_defaults(run=_plot)
     _add_optional_commands(commands)
+    from .demo import add_demo_command
+
+    add_demo_command(commands)
     return parser
 
 
