@@ -12,7 +12,8 @@ from lr_callbacks.diagnostics.state import check_state_keys
 NEVER = -(1 << 62)  # "no such step yet", kept as an int so state stays strict JSON
 _FAR = 1 << 62
 LR_CHANGE_RATIO = 1.5
-_BETA = 0.98
+EMA_BETA = 0.98  # the smoothed loss's EMA factor (rules that reason about its noise use it)
+_BETA = EMA_BETA
 _CLIP = math.log(4.0)
 _MAX_CLIPPED = 2
 _STATE_KEYS = (

@@ -39,6 +39,8 @@ class SpikeRule(Rule):
         persist_steps: consecutive high steps that make it a jump, not a spike.
         cooldown_steps: base interval between two spike alerts (doubles on repeats).
         event_jump_ratio: post-event level over the pre-event mean that counts as a jump.
+        big_ratio: a jump of at least this multiple of the rolling mean needs only `big_z`.
+        big_z: standard deviations such a big jump must also clear.
 
     Example:
         >>> from lr_callbacks.diagnostics.context import NEVER, Observation, RunContext
@@ -68,6 +70,8 @@ class SpikeRule(Rule):
         persist_steps: int = 5,
         cooldown_steps: int = 10,
         event_jump_ratio: float = 1.25,
+        big_ratio: float = 10.0,
+        big_z: float = 4.0,
     ) -> None:
         self.window = check_int(_OWNER, "window", window, 8)
         self.min_history = check_int(_OWNER, "min_history", min_history, 2)
@@ -84,6 +88,10 @@ class SpikeRule(Rule):
         self.cooldown_steps = check_int(_OWNER, "cooldown_steps", cooldown_steps, 1)
         self.event_jump_ratio = check_float(_OWNER, "event_jump_ratio", event_jump_ratio, 1.0)
         self._log_jump = math.log(self.event_jump_ratio)
+        self.big_ratio = check_float(_OWNER, "big_ratio", big_ratio, 1.0)
+        self.big_z = check_float(_OWNER, "big_z", big_z, 0.0)
+        self._log_big = math.log(self.big_ratio)
+        self._big_z2 = self.big_z**2
         self._event_step = NEVER
         self._watch: list[float] | None = None  # [pre-event mean, std, fast EMA]
         self._z2 = self.z_threshold**2
@@ -111,11 +119,19 @@ class SpikeRule(Rule):
             d = x - mean
             if self._watch is not None:
                 self._watch_level(obs, x)
-            if d > self._log_ratio and d * d > self._z2 * var and context.warmed_up(obs.step):
-                std = math.sqrt(var) if var > 0.0 else 0.0
-                if self._pending is None:
-                    self._start(obs, mean, std, d)
-                x = mean + self.z_threshold * std  # clip so the spike does not hide the next
+            if d > self._log_ratio and context.warmed_up(obs.step):
+                dd = d * d
+                if dd > self._z2 * var:
+                    clip = self.z_threshold
+                elif d >= self._log_big and dd > self._big_z2 * var:
+                    clip = self.big_z  # an order of magnitude, clear of wide log-noise
+                else:
+                    clip = 0.0
+                if clip:
+                    std = math.sqrt(var) if var > 0.0 else 0.0
+                    if self._pending is None:
+                        self._start(obs, mean, std, d)
+                    x = mean + clip * std  # clip so the spike does not hide the next
         if n < self.window:  # filling the window
             self._buffer[n] = x
             self._count = n + 1
