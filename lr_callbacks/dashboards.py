@@ -148,11 +148,16 @@ class TensorBoardSink:
             ``TensorBoardLogger.experiment`` or HF's ``TensorBoardCallback.tb_writer``.
         close_writer: close the writer at ``close()`` (when this sink owns it); otherwise flush it.
         prefix: the tag prefix.
+        step_offset: added to every step written, to share the host's axis (HF logs update ``t``
+            at ``global_step = t + 1``).
     """
 
-    def __init__(self, writer: Any, *, close_writer: bool = False, prefix: str = PREFIX) -> None:
+    def __init__(
+        self, writer: Any, *, close_writer: bool = False, prefix: str = PREFIX, step_offset: int = 0
+    ) -> None:
         _require("TensorBoardSink", "writer", writer, ("add_scalar", "add_text"), "Pass a SummaryWriter")
         self.writer, self.close_writer, self.prefix = writer, close_writer, prefix
+        self.step_offset = step_offset
         self._layout_written = False
 
     def log_run(self, info: Mapping[str, Any]) -> None:
@@ -163,7 +168,7 @@ class TensorBoardSink:
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """One scalar per metric at ``step``; the layout after the first ones."""
         for key, value in metrics.items():
-            self.writer.add_scalar(self.prefix + key, value, step)
+            self.writer.add_scalar(self.prefix + key, value, step + self.step_offset)
         if not self._layout_written:
             self._layout_written = True
             if callable(getattr(self.writer, "add_custom_scalars", None)):
@@ -171,7 +176,7 @@ class TensorBoardSink:
 
     def emit(self, alert: Alert) -> None:
         """Add the alert to the Text tab and flush, so it is on disk at once."""
-        self.writer.add_text(self.prefix + "alerts", alert_markdown(alert), alert.step)
+        self.writer.add_text(self.prefix + "alerts", alert_markdown(alert), alert.step + self.step_offset)
         self._flush()
 
     def _flush(self) -> None:
@@ -203,6 +208,7 @@ class WandbSink:
         wait_duration: seconds W&B waits before notifying again about the same rule.
         table: the ``wandb.Table`` class (default: taken from the loaded ``wandb`` module).
         finish_run: call ``run.finish()`` at ``close()`` (when the sink owns the run).
+        step_offset: added to every step logged (HF logs update ``t`` at ``t + 1``).
     """
 
     def __init__(
@@ -214,6 +220,7 @@ class WandbSink:
         table: Any = None,
         finish_run: bool = False,
         prefix: str = PREFIX,
+        step_offset: int = 0,
     ) -> None:
         _require("WandbSink", "run", run, ("define_metric", "log", "alert"), "Pass wandb.run or wandb.init()")
         if step_metric is not None and not isinstance(step_metric, str):
@@ -221,7 +228,7 @@ class WandbSink:
         self.run, self.prefix, self.finish_run = run, prefix, finish_run
         self.own_step = step_metric is None
         self.step_metric = prefix + "step" if step_metric is None else step_metric
-        self.wait_duration = wait_duration
+        self.wait_duration, self.step_offset = wait_duration, step_offset
         self.table = table if table is not None else getattr(sys.modules.get("wandb"), "Table", None)
         self.rows: list[list[Any]] = []
         self._defined = False
@@ -237,7 +244,7 @@ class WandbSink:
         """One ``run.log`` per update: the metrics and the shared step."""
         self._define()
         row: dict[str, Any] = {self.prefix + key: value for key, value in metrics.items()}
-        row[self.step_metric] = step
+        row[self.step_metric] = step + self.step_offset
         self.run.log(row)
 
     def emit(self, alert: Alert) -> None:
@@ -247,7 +254,7 @@ class WandbSink:
         self.rows.append([data[column] for column in ALERT_COLUMNS])
         if self.table is not None:
             table = self.table(columns=ALERT_COLUMNS, data=[list(row) for row in self.rows])
-            self.run.log({self.prefix + "alerts": table, self.step_metric: alert.step})
+            self.run.log({self.prefix + "alerts": table, self.step_metric: alert.step + self.step_offset})
         title = f"lr_callbacks: {alert.rule}"[:63]
         level = WANDB_LEVELS[alert.severity.value]
         self.run.alert(title=title, text=format_alert(alert), level=level, wait_duration=self.wait_duration)
