@@ -34,7 +34,17 @@ from .schedules import Schedule, Sweep, parse
 from .schedules.lengths import check_int, check_number
 from .smoothing import lowess, running_median
 
-__all__ = ["BLOCKING_FLAGS", "FLAGS", "RangeTest", "RangeTestResult", "suggest"]
+__all__ = [
+    "BLOCKING_FLAGS",
+    "FLAGS",
+    "SWEEP_OPTIONS",
+    "RangeTest",
+    "RangeTestResult",
+    "peak_lr_of",
+    "schedule_after_range_test",
+    "suggest",
+    "sweep_options",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -400,3 +410,85 @@ def _landmarks(
         noise=noise,
         stop_reason=stop_reason,
     )
+
+
+#: the sweep's keyword arguments an ``LRCallback(find_lr={...})`` may set in every framework
+SWEEP_OPTIONS = ("start_lr", "end_lr", "num_steps", "mode", "plot")
+
+
+def peak_lr_of(schedule: object) -> float | None:
+    """The ``peak_lr`` a schedule was written with (through wrappers), or ``None`` if it has none.
+
+    Example:
+        >>> from lr_callbacks.schedules import parse
+        >>> peak_lr_of(parse("warmup_cosine(peak_lr=3e-4, warmup=0.05)")), peak_lr_of(len)
+        (0.0003, None)
+    """
+    if not isinstance(schedule, Schedule):
+        return None
+    names = {field.name for field in dataclasses.fields(schedule)}  # type: ignore[arg-type]
+    if "peak_lr" in names:
+        return float(schedule.peak_lr)
+    return peak_lr_of(getattr(schedule, "schedule", None)) if "schedule" in names else None
+
+
+def sweep_options(
+    owner: str, find_lr: object, schedule: object, extra: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """Check an ``LRCallback(find_lr=...)`` argument: ``None`` when off, else the sweep's keyword arguments.
+
+    ``find_lr=True`` runs the default sweep; a dict sets some of ``SWEEP_OPTIONS`` (and the
+    adapter's ``extra`` ones). The schedule must have a ``peak_lr`` for the suggestion to replace.
+
+    Raises:
+        TypeError: ``find_lr`` is neither a bool nor a dict.
+        ValueError: unknown keys, or a schedule without a ``peak_lr``.
+
+    Example:
+        >>> sweep_options("LRCallback", dict(num_steps=50), "one_cycle(peak_lr=1.0)")
+        {'num_steps': 50}
+    """
+    if find_lr is False or find_lr is None:
+        return None
+    if not (find_lr is True or isinstance(find_lr, Mapping)):
+        raise TypeError(
+            f"{owner}: find_lr must be True, False or a dict of sweep options; got find_lr={find_lr!r}. "
+            f"E.g. find_lr=True or find_lr=dict(num_steps=100)."
+        )
+    options = {} if find_lr is True else dict(find_lr)
+    allowed = (*SWEEP_OPTIONS, *extra)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{owner}: find_lr options must be among {list(allowed)}; got unknown {unknown}. Remove them."
+        )
+    resolved = parse(schedule) if isinstance(schedule, str) else schedule
+    if peak_lr_of(resolved) is None:
+        raise ValueError(
+            f"{owner}: find_lr replaces the schedule's peak_lr, so it needs a built-in schedule with one; got "
+            f"schedule={schedule!r}. Write e.g. 'warmup_cosine(peak_lr=3e-4, warmup=0.05)' (the peak you would "
+            f"use without the range test: it stays when the test is not conclusive)."
+        )
+    return options
+
+
+def schedule_after_range_test(schedule: Schedule, result: RangeTestResult) -> tuple[Schedule, str, bool]:
+    """The schedule to train with after a range test, the line to log, and whether it changed.
+
+    Policy: the suggested peak LR replaces the schedule's ``peak_lr`` (``result.apply``) unless a
+    blocking flag is set or there is no suggestion; then the schedule stays as written (your
+    ``peak_lr``) and the line says why, to be logged as a warning. Training goes on either way:
+    a range test that cannot tell is no reason to stop a run whose LR you already chose.
+
+    Example:
+        >>> from lr_callbacks.schedules import parse
+        >>> flat = RangeTestResult((), (), (), None, None, None, None, None, ("too_few_points",))
+        >>> schedule, line, applied = schedule_after_range_test(parse("cosine(peak_lr=0.1)"), flat)
+        >>> applied, schedule.peak_lr
+        (False, 0.1)
+    """
+    if result.suggested_peak_lr is None or result.blocking_flags:
+        kept = peak_lr_of(schedule)
+        return schedule, f"{result.message()} Keeping the schedule's peak_lr={kept:g}.", False
+    applied = result.apply(schedule)
+    return applied, f"{result.message()} Training with {applied.to_spec()}.", True

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["FAR_FACTOR", "OPTIMIZERS", "STARTING_LR", "check_peak_lr", "recommended_lr_range"]
+__all__ = [
+    "FAR_FACTOR",
+    "OPTIMIZERS",
+    "STARTING_LR",
+    "check_peak_lr",
+    "check_scenario",
+    "optimizer_family",
+    "recommended_lr_range",
+    "starting_lr_warning",
+]
 
 #: (low, high) starting LR for Adam-like optimizers, per scenario
 STARTING_LR: dict[str, tuple[float, float]] = {
@@ -113,3 +122,48 @@ def _optimizer(owner: str, optimizer: object) -> str:
 def _round(value: float) -> float:
     # 1e-3 * 10 is 0.010000000000000002 in binary; the table's values have few digits.
     return float(f"{value:.12g}")
+
+
+_ADAM_LIKE = ("adam", "lamb", "lion", "adafactor", "sophia", "rmsprop")
+
+
+def optimizer_family(name: str) -> str | None:
+    """``"sgd"`` or ``"adam"`` for an optimizer class name (``"SGD"``, ``"AdamW"``, ...), else ``None``.
+
+    Adaptive optimizers (Adam, AdamW, NAdam, RAdam, LAMB, Adafactor, RMSprop, ...) count as
+    Adam-like; a name the table cannot place gives ``None`` (no advice rather than wrong advice).
+
+    Example:
+        >>> optimizer_family("AdamW"), optimizer_family("SGD"), optimizer_family("Shampoo")
+        ('adam', 'sgd', None)
+    """
+    lowered = name.lower()
+    if "sgd" in lowered:
+        return "sgd"
+    return "adam" if any(key in lowered for key in _ADAM_LIKE) else None
+
+
+def check_scenario(owner: str, scenario: object) -> str | None:
+    """Validate an ``LRCallback(scenario=...)`` argument (``None`` is allowed: no advice).
+
+    Raises:
+        ValueError: an unknown scenario (the message lists the valid ones).
+    """
+    return None if scenario is None else _scenario(owner, scenario)
+
+
+def starting_lr_warning(scenario: str | None, peak_lr: float | None, optimizer_name: str) -> str | None:
+    """The callbacks' train-start advice: ``check_peak_lr`` for the optimizer's family, else ``None``.
+
+    ``None`` when no scenario was given, the peak LR is unknown (a bare callable schedule), or
+    the optimizer class is not in the table's families.
+
+    Example:
+        >>> print(starting_lr_warning("llm_finetuning", 1e-3, "AdamW"))
+        peak_lr=0.001 is 20x above the usual starting LR for llm_finetuning with adam (1e-05 .. 5e-05); \
+a loss spike or divergence is likely. Lower it, or confirm it with a range test.
+    """
+    family = optimizer_family(optimizer_name)
+    if scenario is None or peak_lr is None or family is None or not peak_lr > 0:
+        return None
+    return check_peak_lr(float(peak_lr), scenario, family)

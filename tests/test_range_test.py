@@ -8,8 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from lr_callbacks.range_test import RangeTest, RangeTestResult, suggest
-from lr_callbacks.schedules import Constant, OneCycle, Sweep, Warmup, WarmupCosine
+from lr_callbacks.range_test import (
+    RangeTest,
+    RangeTestResult,
+    peak_lr_of,
+    schedule_after_range_test,
+    suggest,
+    sweep_options,
+)
+from lr_callbacks.schedules import Constant, OneCycle, Sweep, Warmup, WarmupCosine, parse
 from lr_callbacks.smoothing import lowess, running_median
 
 LRS = [1e-7 * (1e8) ** (i / 99) for i in range(100)]  # the default ladder
@@ -283,3 +290,36 @@ def test_running_median_is_centred_and_cut_at_the_ends() -> None:
         5.0,
         3.0,
     ]
+
+
+def test_peak_lr_of_reads_through_wrappers_and_is_none_without_one() -> None:
+    assert peak_lr_of(parse("warmup_cosine(peak_lr=3e-4, warmup=0.05)")) == 3e-4
+    assert peak_lr_of(Warmup(OneCycle(peak_lr=0.2), warmup=3)) == 0.2
+    assert peak_lr_of(lambda t: 0.1) is None and peak_lr_of(None) is None
+
+
+def test_sweep_options_checks_the_argument_and_the_schedule() -> None:
+    assert sweep_options("LRCallback", False, "cosine(peak_lr=1)") is None
+    assert sweep_options("LRCallback", True, "cosine(peak_lr=1)") == {}
+    assert sweep_options("LRCallback", {"batch_size": 8}, "cosine(peak_lr=1)", extra=("batch_size",)) == {
+        "batch_size": 8
+    }
+    with pytest.raises(TypeError, match=r"LRCallback: find_lr must be True, False or a dict"):
+        sweep_options("LRCallback", "yes", "cosine(peak_lr=1)")
+    with pytest.raises(
+        ValueError, match=r"LRCallback: find_lr options must be among .*got unknown \['steps'\]"
+    ):
+        sweep_options("LRCallback", {"steps": 3}, "cosine(peak_lr=1)")
+    with pytest.raises(ValueError, match=r"LRCallback: find_lr replaces the schedule's peak_lr"):
+        sweep_options("LRCallback", True, lambda t: 0.1)
+
+
+def test_schedule_after_range_test_applies_a_clean_suggestion_and_keeps_the_peak_when_flagged() -> None:
+    clean = RangeTestResult((), (), (), None, None, 0.3, 0.03, 0.01, ())
+    schedule, line, applied = schedule_after_range_test(OneCycle(peak_lr=1.0), clean)
+    assert applied and schedule == OneCycle(peak_lr=0.03) and "Training with one_cycle(peak_lr=0.03" in line
+    flagged = RangeTestResult((), (), (), None, None, 0.3, 0.03, 0.01, ("no_clear_valley",))
+    schedule, line, applied = schedule_after_range_test(OneCycle(peak_lr=1.0), flagged)
+    assert not applied and schedule == OneCycle(peak_lr=1.0) and "Keeping the schedule's peak_lr=1" in line
+    bound = RangeTestResult((), (), (), None, None, 0.3, 0.03, 0.01, ("no_divergence_in_range",))
+    assert schedule_after_range_test(OneCycle(peak_lr=1.0), bound)[2]  # only a lower bound: still applied

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from lr_callbacks.starting_lr import STARTING_LR, check_peak_lr, recommended_lr_range
+from lr_callbacks.starting_lr import (
+    STARTING_LR,
+    check_peak_lr,
+    check_scenario,
+    optimizer_family,
+    recommended_lr_range,
+    starting_lr_warning,
+)
 
 
 @pytest.mark.parametrize(
@@ -89,3 +96,44 @@ def test_unknown_optimizer_names_the_families() -> None:
 def test_bad_peak_lr(peak_lr: object, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         check_peak_lr(peak_lr, "lora")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("SGD", "sgd"),
+        ("AdamW", "adam"),
+        ("NAdam", "adam"),
+        ("Lion", "adam"),
+        ("RMSprop", "adam"),
+        ("LBFGS", None),
+    ],
+)
+def test_optimizer_family_from_the_class_name(name: str, family: str | None) -> None:
+    assert optimizer_family(name) == family
+
+
+@pytest.mark.parametrize(
+    ("scenario", "peak_lr", "optimizer", "warns"),
+    [
+        ("llm_finetuning", 1e-3, "AdamW", "20x above"),
+        ("llm_finetuning", 3e-5, "AdamW", None),
+        ("llm_finetuning", 1e-3, "SGD", None),  # SGD's range is 10-100x Adam's
+        ("cnn_scratch", 1e-5, "SGD", "1000x below"),
+        (None, 1.0, "AdamW", None),  # no scenario: no advice
+        ("llm_finetuning", None, "AdamW", None),  # a bare callable: no peak to check
+        ("llm_finetuning", 1.0, "LBFGS", None),  # a family the table does not know
+    ],
+)
+def test_starting_lr_warning_is_check_peak_lr_for_the_family(
+    scenario: str | None, peak_lr: float | None, optimizer: str, warns: str | None
+) -> None:
+    message = starting_lr_warning(scenario, peak_lr, optimizer)
+    assert (message is None) if warns is None else (message is not None and warns in message)
+
+
+def test_check_scenario_names_the_valid_ones() -> None:
+    assert check_scenario("LRCallback", None) is None
+    assert check_scenario("LRCallback", "lora") == "lora"
+    with pytest.raises(ValueError, match=r"LRCallback: scenario must be one of \['cnn_finetuning'"):
+        check_scenario("LRCallback", "llm")

@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 try:
@@ -52,6 +54,7 @@ except ImportError:  # pragma: no cover - exercised only without keras
 
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import dashboard_sinks
+from ..range_test import RangeTest, RangeTestResult
 from ..schedules import Schedule, parse
 
 STATE_VERSION = 1
@@ -300,3 +303,149 @@ class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: i
             "steps_per_epoch": self.steps_per_epoch,
             "gradient_accumulation_steps": None if self.accumulation == 1 else self.accumulation,
         }
+
+
+# --- LR range test ---------------------------------------------------------------------------------
+
+
+def find_lr(
+    model: Any,
+    x: Any,
+    y: Any = None,
+    *,
+    batch_size: int = 32,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    plot: str | os.PathLike[str] | None = None,
+) -> RangeTestResult:
+    """Run an LR range test on a compiled Keras model, then put it back exactly as it was.
+
+    Batches of ``batch_size`` rows of ``x``/``y`` (arrays, or dicts/lists of arrays) in a fixed
+    shuffled order (a private generator: no global RNG is drawn), repeated when shorter than the
+    sweep; or, with ``y=None`` and ``x`` not an array, ``(x, y)`` batches from the iterable ``x``.
+    Per optimizer update ``i`` the LR is ``RangeTest.lr(i)`` and ``gradient_accumulation_steps``
+    micro-batches go through ``model.train_on_batch``, whose loss is that batch's own (its
+    metrics are reset per call): the raw per-update loss is their mean, never Keras's running
+    mean of the epoch.
+
+    Restored in ``finally`` (also after an early stop or an exception): every model variable
+    (weights, BatchNorm statistics, seed generators), every optimizer variable (iterations,
+    learning rate, moments, accumulators; variables the sweep built are reset to zero), the
+    metrics' variables, and the RNG states (``random``, numpy, torch).
+
+    Args:
+        model: a compiled ``keras.Model`` whose optimizer's ``learning_rate`` is a float.
+        x, y, batch_size: the data, as for ``fit``.
+        start_lr, end_lr, num_steps, mode: the sweep (see ``lr_callbacks.range_test.RangeTest``).
+        plot: a path to draw the curve to (``lr_callbacks.report.plot_range_test``).
+
+    Returns:
+        The ``RangeTestResult``: ``result.suggested_peak_lr``, ``result.apply(schedule)``.
+
+    Raises:
+        TypeError: the model is not compiled, or its LR is a ``LearningRateSchedule``.
+        ValueError: a sweep argument is out of range, or there is no data.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not isinstance(optimizer._learning_rate, keras.Variable):
+        raise TypeError(
+            f"find_lr: the model must be compiled with an optimizer whose learning_rate is a float; got "
+            f"optimizer={optimizer!r}. Call model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=...) first."
+        )
+    test = RangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode)
+    snapshot = _KerasSnapshot(model)
+    try:
+        _sweep(test, model, _batches(x, y, batch_size))
+    finally:
+        snapshot.restore()
+    result = test.result()
+    if plot is not None:
+        from ..report import plot_range_test
+
+        plot_range_test(result, os.fspath(plot))
+    return result
+
+
+def _sweep(test: RangeTest, model: Any, batches: Iterator[tuple[Any, Any]]) -> None:
+    accumulation = int(getattr(model.optimizer, "gradient_accumulation_steps", None) or 1)
+    step = 0
+    while not test.should_stop:
+        model.optimizer.learning_rate = test.lr(step)
+        losses = []
+        for _ in range(accumulation):
+            inputs, targets = next(batches)
+            losses.append(_read(model.train_on_batch(inputs, targets, return_dict=True)["loss"]))
+        test.record(step, sum(losses) / accumulation)
+        step += 1
+
+
+def _batches(x: Any, y: Any, batch_size: int) -> Iterator[tuple[Any, Any]]:
+    if y is None and not hasattr(x, "shape") and not isinstance(x, (dict, list, tuple)):
+        yield from _repeat(x)
+        return
+    rows = len(keras.tree.flatten(x)[0])
+    if rows == 0 or isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"find_lr: expected data rows and batch_size an int >= 1; got {rows} rows, batch_size={batch_size!r}. "
+            f"Pass the arrays you would give fit()."
+        )
+    order = np.random.default_rng(0).permutation(rows)
+    while True:
+        for start in range(0, rows, batch_size):
+            index = order[start : start + batch_size]
+            yield _take(x, index), None if y is None else _take(y, index)
+
+
+def _take(tree: Any, index: Any) -> Any:
+    return keras.tree.map_structure(lambda array: array[index], tree)
+
+
+def _repeat(batches: Any) -> Iterator[tuple[Any, Any]]:
+    while True:
+        empty = True
+        for batch in batches:
+            empty = False
+            yield batch[0], batch[1]
+        if empty:
+            raise ValueError(
+                f"find_lr: x must yield (x, y) batches; got x={batches!r} with none. Pass arrays."
+            )
+
+
+class _KerasSnapshot:
+    """Copies of every variable a range test touches, and the RNG states; ``restore()`` puts them back."""
+
+    def __init__(self, model: Any) -> None:
+        import random
+
+        import torch
+
+        self.model = model
+        self.optimizer = model.optimizer
+        self.optimizer_variables = [(v, np.array(v.numpy(), copy=True)) for v in self.optimizer.variables]
+        self.built = self.optimizer.built
+        self.learning_rate = np.array(self.optimizer._learning_rate.numpy(), copy=True)
+        self.variables = [
+            (v, np.array(v.numpy(), copy=True)) for v in [*model.variables, *model.metrics_variables]
+        ]
+        self.rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+
+    def restore(self) -> None:
+        import random
+
+        import torch
+
+        for variable, value in self.variables:
+            variable.assign(value)
+        saved = {id(v) for v, _ in self.optimizer_variables}
+        for variable in self.optimizer.variables:  # built by the sweep: back to a fresh optimizer's zeros
+            if id(variable) not in saved:
+                variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+        for variable, value in self.optimizer_variables:
+            variable.assign(value)
+        self.optimizer._learning_rate.assign(self.learning_rate)
+        random.setstate(self.rng[0])
+        np.random.set_state(self.rng[1])
+        torch.set_rng_state(self.rng[2])

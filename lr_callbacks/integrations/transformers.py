@@ -30,8 +30,10 @@ among the calling frames. The grad norm is not passed to callbacks and is not ob
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -47,8 +49,11 @@ except ImportError:  # pragma: no cover - exercised only without transformers
     ) from None
 
 from ..controller import Controller, ScheduleLike, StopTraining
+from ..dashboards import TensorBoardSink, WandbSink
 from ..deferred import DeferredScalars, Landed, check_loss
+from ..range_test import RangeTest, RangeTestResult
 from ..schedules import Schedule
+from ._torch_snapshot import TorchSnapshot
 
 logger = logging.getLogger("lr_callbacks")
 STATE_VERSION = 1
@@ -123,7 +128,7 @@ class LRCallback(TrainerCallback, ExportableState):
         self._original_step: Any = None
         self._wrapper: Any = None
         self._scheduler: ScheduleLR | None = None
-        self._tensorboard: TensorBoardCallback | None = None
+        self._dashboards_attached = False
         self._loss: Any = None
         self._lrs: list[float] = []
         self._warned = False
@@ -162,9 +167,7 @@ class LRCallback(TrainerCallback, ExportableState):
         if self.controller.schedule is not None:
             self._own_scheduler(trainer, kw["optimizer"], state.global_step)
         self._wrap_training_step(trainer)
-        self._tensorboard = next(
-            (c for c in trainer.callback_handler.callbacks if isinstance(c, TensorBoardCallback)), None
-        )
+        self._attach_dashboards(trainer)
         if args.logging_nan_inf_filter and self.controller.is_main and not self._warned:
             self._warned = True
             logger.warning(
@@ -172,6 +175,20 @@ class LRCallback(TrainerCallback, ExportableState):
                 "reads the loss on the host twice per micro-batch. LRCallback still sees the real loss; set "
                 "TrainingArguments(logging_nan_inf_filter=False) so that HF's logs show it too, without the syncs."
             )
+
+    def _attach_dashboards(self, trainer: Trainer) -> None:
+        # The writers HF's own reporting callbacks hold; HF logs update t at global_step t + 1.
+        callbacks = trainer.callback_handler.callbacks
+        tensorboard = next((c for c in callbacks if isinstance(c, TensorBoardCallback)), None)
+        wandb = next((c for c in callbacks if type(c).__name__ == "WandbCallback"), None)
+        run = getattr(getattr(wandb, "_wandb", None), "run", None)
+        if not self.controller.is_main or self._dashboards_attached:
+            return
+        self._dashboards_attached = True
+        if tensorboard is not None and tensorboard.tb_writer is not None:
+            self.controller.add_metric_sink(TensorBoardSink(tensorboard.tb_writer, step_offset=1))
+        if run is not None:
+            self.controller.add_metric_sink(WandbSink(run, "train/global_step", step_offset=1))
 
     def _own_scheduler(self, trainer: Trainer, optimizer: torch.optim.Optimizer, t: int) -> None:
         if not getattr(trainer, "_created_lr_scheduler", True) and not isinstance(
@@ -242,16 +259,8 @@ class LRCallback(TrainerCallback, ExportableState):
             self._update_stop(args, control)
 
     def _observe(self, landed: list[Landed]) -> None:
-        writer = (
-            self._tensorboard.tb_writer if self._tensorboard is not None and self.controller.is_main else None
-        )
         for step, (loss,), lrs in landed:
-            value = loss if loss is not None else math.nan
-            self.controller.observe(step, value, lrs=lrs)
-            if writer is not None:
-                writer.add_scalar("lr_callbacks/loss", value, step + 1)
-                for index, lr in enumerate(lrs):
-                    writer.add_scalar(f"lr_callbacks/lr/group{index}", lr, step + 1)
+            self.controller.observe(step, loss if loss is not None else math.nan, lrs=lrs)
 
     def _update_stop(self, args: TrainingArguments, control: TrainerControl) -> None:
         if args.world_size > 1 and torch.distributed.is_initialized():
@@ -362,3 +371,114 @@ def _calling_trainer(callback: TrainerCallback) -> Trainer:
         "LRCallback: on_train_begin was not called by a transformers.Trainer holding this callback. Pass it as "
         "Trainer(..., callbacks=[LRCallback(...)]) or trainer.add_callback(...)."
     )
+
+
+# --- LR range test ---------------------------------------------------------------------------------
+
+
+def find_lr(
+    trainer: Trainer,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    plot: str | os.PathLike[str] | None = None,
+) -> RangeTestResult:
+    """Run an LR range test on a ``transformers.Trainer``'s model and data, then put everything back.
+
+    The sweep trains ``trainer.model`` on ``trainer.get_train_dataloader()`` (repeated when
+    shorter than the sweep) with the optimizer the Trainer would use: the one you passed with
+    ``optimizers=``, else a fresh one from ``trainer.create_optimizer()`` (HF's optimizer, weight
+    decay groups and arguments; dropped afterwards). Per optimizer update ``i``:
+    ``args.gradient_accumulation_steps`` micro-batches, each loss from ``trainer.compute_loss``
+    (so a custom ``compute_loss``/``compute_loss_func`` counts) under the Trainer's autocast,
+    gradients clipped to ``args.max_grad_norm``, every group's LR ``RangeTest.lr(i)`` (other
+    groups keep their ratio to group 0). The raw per-update loss (the mean of its micro-batch
+    losses) is recorded, never HF's windowed, rounded ``logs["loss"]``. ``trainer.train()`` is
+    not called: no callback, logger or checkpoint sees the sweep.
+
+    Restored in ``finally`` (also after an early stop or an exception): every parameter and
+    buffer bit for bit, their gradients, train/eval modes, the optimizer's state and groups,
+    ``trainer.optimizer``, ``trainer.lr_scheduler``, ``trainer.state`` and the RNG states
+    (``random``, numpy, torch CPU and CUDA).
+
+    Args:
+        trainer: the ``Trainer`` you will train with (built, not yet trained, or between runs).
+        start_lr, end_lr, num_steps, mode: the sweep (see ``lr_callbacks.range_test.RangeTest``).
+        plot: a path to draw the curve to (``lr_callbacks.report.plot_range_test``).
+
+    Returns:
+        The ``RangeTestResult``: ``result.suggested_peak_lr``, ``result.apply(schedule)``.
+
+    Raises:
+        TypeError: ``trainer`` is not a ``transformers.Trainer``.
+        ValueError: a sweep argument is out of range, or the train dataloader is empty.
+    """
+    if not isinstance(trainer, Trainer):
+        raise TypeError(
+            f"find_lr: trainer must be a transformers.Trainer; got trainer={trainer!r}. Pass the Trainer you "
+            f"will call train() on."
+        )
+    if not isinstance(trainer.model, torch.nn.Module):
+        raise ValueError(
+            f"find_lr: the Trainer needs a model; got trainer.model={trainer.model!r}. Build the Trainer with "
+            f"model= (or model_init=)."
+        )
+    test = RangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode)
+    saved = {key: trainer.__dict__.get(key) for key in ("optimizer", "lr_scheduler")}
+    state = copy.deepcopy(trainer.state)
+    # After train(), accelerate's wrapper may skip step() outside its accumulate(): use the optimizer inside.
+    optimizer = getattr(trainer.optimizer, "optimizer", trainer.optimizer)
+    snapshot = TorchSnapshot(trainer.model, [optimizer] if optimizer is not None else [])
+    try:
+        _sweep(test, trainer, optimizer if optimizer is not None else trainer.create_optimizer())
+    finally:
+        snapshot.restore()
+        trainer.__dict__.update(saved)
+        trainer.state = state
+    result = test.result()
+    if plot is not None:
+        from ..report import plot_range_test
+
+        plot_range_test(result, os.fspath(plot))
+    return result
+
+
+def _sweep(test: RangeTest, trainer: Trainer, optimizer: torch.optim.Optimizer) -> None:
+    model: torch.nn.Module = trainer.model  # type: ignore[assignment]
+    args = trainer.args
+    model.train()
+    stream = _cycle(trainer.get_train_dataloader())
+    base = [float(group["lr"]) for group in optimizer.param_groups]
+    step = 0
+    while not test.should_stop:
+        lr = test.lr(step)
+        for group, group_base in zip(optimizer.param_groups, base, strict=True):
+            group["lr"] = lr * group_base / base[0] if base[0] > 0 else lr
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(args.gradient_accumulation_steps):
+            with trainer.compute_loss_context_manager():
+                loss: torch.Tensor = trainer.compute_loss(model, trainer._prepare_inputs(next(stream)))  # type: ignore[assignment]
+            (loss / args.gradient_accumulation_steps).backward()  # type: ignore[no-untyped-call]
+            total += float(loss.detach())
+        if args.max_grad_norm is not None and args.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+        optimizer.step()
+        test.record(step, total / args.gradient_accumulation_steps)
+        step += 1
+
+
+def _cycle(dataloader: Any) -> Any:
+    """The dataloader's batches again and again."""
+    while True:
+        empty = True
+        for batch in dataloader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError(
+                "find_lr: the Trainer's train dataloader must yield batches; got none. Give the Trainer a "
+                "non-empty train_dataset."
+            )

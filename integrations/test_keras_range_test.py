@@ -1,0 +1,145 @@
+"""Keras ``find_lr`` (torch backend) on scikit-learn digits: suggestion, exact restore, plot."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+datasets = pytest.importorskip("sklearn.datasets")
+
+from lr_callbacks.integrations.keras import find_lr  # noqa: E402
+from lr_callbacks.range_test import RangeTestResult  # noqa: E402
+
+
+def digits() -> tuple[Any, Any]:
+    x, y = datasets.load_digits(return_X_y=True)
+    return (x / 16.0).astype("float32"), y.astype("int64")
+
+
+class Failing(keras.layers.Layer):  # type: ignore[misc]
+    """Identity that raises at its n-th training call."""
+
+    def __init__(self, fail_at: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fail_at, self.calls = fail_at, 0
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if training:
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise RuntimeError("bad batch")
+        return inputs
+
+
+def make_model(fail_at: int | None = None) -> Any:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64),
+            keras.layers.BatchNormalization(),  # moving statistics change during a sweep
+            keras.layers.ReLU(),
+            keras.layers.Dropout(0.1),  # a seed generator advances during a sweep
+            Failing(fail_at),
+            keras.layers.Dense(10),
+        ]
+    )
+    return model
+
+
+def compile_model(fail_at: int | None = None) -> Any:
+    model = make_model(fail_at)
+    model.compile(
+        keras.optimizers.Adam(learning_rate=1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def values(variables: list[Any]) -> list[Any]:
+    return [np.array(v.numpy(), copy=True) for v in variables]
+
+
+def assert_equal(before: list[Any], after: list[Any]) -> None:
+    assert len(before) == len(after)
+    for a, b in zip(before, after, strict=True):
+        assert np.array_equal(a, b)
+
+
+def rng_state() -> Any:
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
+def draws() -> tuple[float, float, float]:
+    return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+
+def test_find_lr_suggests_a_sensible_lr_and_restores_everything(tmp_path: Path) -> None:
+    x, y = digits()
+    model = compile_model()
+    model.fit(x[:256], y[:256], batch_size=32, epochs=1, verbose=0)  # the optimizer and metrics hold state
+    before, optimizer_before = values(model.variables), values(model.optimizer.variables)
+    metrics_before, rng = values(model.metrics_variables), rng_state()
+    result = find_lr(model, x, y, batch_size=32, plot=tmp_path / "rt.png")
+    assert isinstance(result, RangeTestResult)
+    assert 3e-3 <= result.suggested_peak_lr <= 0.2, result.message()  # Adam on digits, as in the torch suite
+    assert result.flags == () and result.stop_reason == "diverged" and len(result.losses) < 100
+    assert_equal(before, values(model.variables))
+    assert_equal(optimizer_before, values(model.optimizer.variables))
+    assert_equal(metrics_before, values(model.metrics_variables))
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+    assert (tmp_path / "rt.png").read_bytes()[:4] == b"\x89PNG"
+    drawn = draws()
+    random.setstate(rng[0]), np.random.set_state(rng[1]), torch.set_rng_state(rng[2])
+    assert drawn == draws()
+
+
+def test_the_per_batch_loss_is_recorded_not_the_running_mean() -> None:
+    x, y = digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    model.compile(
+        keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    result = find_lr(model, x, y, batch_size=32, num_steps=20, end_lr=1e-6)
+    # At LRs this small the model barely moves: each recorded loss is that batch's own loss
+    # at the starting weights, which a running mean would smooth away.
+    expected = [model.evaluate(x[i], y[i], verbose=0) for i in _first_batches(len(x), 32, 20)]
+    assert result.losses == pytest.approx(expected, rel=1e-3)
+
+
+def _first_batches(rows: int, batch_size: int, count: int) -> list[Any]:
+    order = np.random.default_rng(0).permutation(rows)
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
+
+
+def test_a_raising_model_and_a_fresh_optimizer_are_restored() -> None:
+    x, y = digits()
+    model = compile_model(fail_at=30)
+    before, rng = values(model.variables), rng_state()
+    with pytest.raises(RuntimeError, match="bad batch"):
+        find_lr(model, x, y)
+    assert_equal(before, values(model.variables))
+    assert all(not np.any(v) for v in values(model.optimizer.variables) if v.ndim)  # moments back to zero
+    assert int(model.optimizer.iterations) == 0
+    drawn = draws()
+    random.setstate(rng[0]), np.random.set_state(rng[1]), torch.set_rng_state(rng[2])
+    assert drawn == draws()
+
+
+def test_a_learning_rate_schedule_is_refused() -> None:
+    model = compile_model()
+    model.compile(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)), loss="mse")
+    with pytest.raises(
+        TypeError, match="find_lr: the model must be compiled with an optimizer whose learning_rate"
+    ):
+        find_lr(model, *digits())
