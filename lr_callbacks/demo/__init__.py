@@ -51,10 +51,12 @@ class DemoSize:
     short_epochs: int
     batch_size: int
     range_steps: int
+    bad_fraction: float  # where in the run the bad batch comes
 
 
-FULL = DemoSize(epochs=10, short_epochs=3, batch_size=32, range_steps=100)
-QUICK = DemoSize(epochs=4, short_epochs=1, batch_size=32, range_steps=60)
+FULL = DemoSize(epochs=10, short_epochs=3, batch_size=32, range_steps=100, bad_fraction=0.6)
+# Shorter runs are noisier where the bad batch comes: later, the spike stands out as clearly.
+QUICK = DemoSize(epochs=5, short_epochs=1, batch_size=32, range_steps=100, bad_fraction=0.8)
 
 
 @dataclass
@@ -82,10 +84,10 @@ class DemoResult:
 
 
 def plans(peak_lr: float, size: DemoSize, steps_per_epoch: int) -> list[RunPlan]:
-    """The three runs: healthy, a peak LR far too high, a bad batch at 60% of the run."""
+    """The three runs: healthy, a peak LR far too high, a bad batch (at 60% of the run, by default)."""
     spec = "warmup_cosine(peak_lr={:.3g}, warmup=0.05, min_lr_ratio=0.1)"
     high = peak_lr * TOO_HIGH_FACTOR
-    bad_step = int(0.6 * size.epochs * steps_per_epoch)
+    bad_step = int(size.bad_fraction * size.epochs * steps_per_epoch)
     return [
         RunPlan("healthy", f"warmup + cosine at the suggested peak LR {peak_lr:.3g}", spec.format(peak_lr),
                 peak_lr, size.epochs, size.batch_size),
