@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("sklearn.datasets")
 
-from lr_callbacks.integrations.torch import find_lr  # noqa: E402
+from lr_callbacks.integrations.torch import LRCallback, find_lr  # noqa: E402
 from lr_callbacks.range_test import RangeTestResult  # noqa: E402
-from lr_callbacks.schedules import OneCycle  # noqa: E402
+from lr_callbacks.schedules import OneCycle, parse  # noqa: E402
 
 
 def digits_batches(batch_size: int = 32) -> list[tuple[Any, Any]]:
@@ -171,3 +172,81 @@ def test_find_lr_rejects_bad_arguments() -> None:
         ValueError, match=r"find_lr: batches must yield \(inputs, targets\) pairs; got batches=\[\]"
     ):
         find_lr(model, optimizer, [], loss)
+
+
+def test_lr_callback_find_lr_replaces_the_peak_restores_the_model_and_logs(caplog: Any) -> None:
+    batches = digits_batches()
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    cb = LRCallback("cosine(peak_lr=1.0)", optimizer, total_steps=50)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with caplog.at_level(logging.INFO, logger="lr_callbacks"):
+        result = cb.find_lr(model, batches, torch.nn.functional.cross_entropy, num_steps=100)
+    assert result.flags == ()
+    assert cb.controller.schedule == parse(f"cosine(peak_lr={result.suggested_peak_lr!r})")
+    assert optimizer.param_groups[0]["lr"] == cb.controller.lrs(0)[0] == result.suggested_peak_lr
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert optimizer.state == {}
+    assert any(
+        "Training with cosine(peak_lr=" in r.message and r.levelno == logging.INFO for r in caplog.records
+    )
+    inputs, targets = batches[0]
+    torch.nn.functional.cross_entropy(model(inputs), targets).backward()
+    optimizer.step()
+    cb.step(torch.tensor(1.0))  # the callback is not "fought": the LR it set is the one found
+    with pytest.raises(
+        RuntimeError, match=r"LRCallback.find_lr: the range test runs before training; got step_count=1"
+    ):
+        cb.find_lr(model, batches, torch.nn.functional.cross_entropy)
+
+
+def test_lr_callback_find_lr_keeps_the_written_peak_when_the_curve_is_flagged(caplog: Any) -> None:
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    cb = LRCallback("cosine(peak_lr=0.01)", optimizer, total_steps=50)
+    with caplog.at_level(logging.INFO, logger="lr_callbacks"):
+        result = cb.find_lr(model, digits_batches(), torch.nn.functional.cross_entropy, num_steps=10)
+    assert result.flags == ("too_few_points",)
+    assert cb.controller.schedule == parse("cosine(peak_lr=0.01)")
+    assert any(
+        "Keeping the schedule's peak_lr=0.01" in r.message and r.levelno == logging.WARNING
+        for r in caplog.records
+    )
+
+
+def test_lr_callback_find_lr_needs_a_schedule_with_a_peak() -> None:
+    model = make_model()
+    cb = LRCallback(lambda t: 0.1, torch.optim.SGD(model.parameters(), lr=0.1), total_steps=5)
+    with pytest.raises(ValueError, match=r"LRCallback.find_lr: find_lr replaces the schedule's peak_lr"):
+        cb.find_lr(model, digits_batches(), torch.nn.functional.cross_entropy)
+    with pytest.raises(
+        ValueError, match=r"LRCallback.find_lr: find_lr options must be among .*got unknown \['steps'\]"
+    ):
+        LRCallback("cosine(peak_lr=0.1)", torch.optim.SGD(model.parameters(), lr=0.1), total_steps=5).find_lr(
+            model, digits_batches(), torch.nn.functional.cross_entropy, steps=3
+        )
+
+
+@pytest.mark.parametrize(
+    ("spec", "optimizer", "warns"),
+    [
+        ("cosine(peak_lr=1e-2)", "AdamW", "is 200x above the usual starting LR for llm_finetuning with adam"),
+        ("cosine(peak_lr=3e-5)", "AdamW", None),
+        ("cosine(peak_lr=1e-3)", "SGD", None),  # SGD's range for fine-tuning is 1e-4 .. 5e-3
+        (None, "SGD", "is 1000x below"),  # no schedule: the optimizer's own LR (1e-7 below) is checked
+    ],
+)
+def test_scenario_warns_once_at_the_first_update_when_the_peak_is_far_off(
+    spec: str | None, optimizer: str, warns: str | None, caplog: Any
+) -> None:
+    model = make_model()
+    opt = getattr(torch.optim, optimizer)(model.parameters(), lr=1e-7 if spec is None else 1e-3)
+    cb = LRCallback(spec, opt, total_steps=5, scenario="llm_finetuning")
+    with caplog.at_level(logging.WARNING, logger="lr_callbacks"):
+        for _ in range(3):
+            cb.step(torch.tensor(1.0))
+    messages = [r.message for r in caplog.records if "usual starting LR" in r.message]
+    assert len(messages) == (0 if warns is None else 1)
+    assert all(warns in message for message in messages)
+    with pytest.raises(ValueError, match=r"LRCallback: scenario must be one of"):
+        LRCallback(spec, opt, total_steps=5, scenario="finetuning")

@@ -12,6 +12,7 @@ sync; LR and loss go to every logger of the trainer under ``lr_callbacks/...`` a
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -29,7 +30,10 @@ from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import TensorBoardSink, WandbSink
 from ..deferred import DeferredScalars, Landed, check_loss
 from ..diagnostics.validate import check_int
+from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
 from ..schedules import Schedule
+from ..starting_lr import check_scenario, starting_lr_warning
+from ._torch_snapshot import TorchSnapshot
 
 CALLBACK_BASES: list[type] = []
 try:
@@ -67,6 +71,15 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         stop_check_every: reduce the stop decision across ranks every this many updates.
         report_path: write ``lr-callbacks report``'s picture (``.png``) or page (``.html``) here at
             the end of training.
+        find_lr: ``True`` or a dict of ``find_lr`` options (``start_lr``, ``end_lr``, ``num_steps``,
+            ``mode``, ``plot``): at train start of a fresh fit, run this module's ``find_lr`` on the
+            fit's own model and train dataloader (everything restored), log the suggestion and
+            train with it as the schedule's ``peak_lr``; with a blocking flag the schedule stays
+            as written, with a warning (``lr_callbacks.range_test.schedule_after_range_test``).
+        scenario: what you train (``"llm_finetuning"``, ``"cnn_scratch"``, ... see
+            ``lr_callbacks.starting_lr``): at train start, warn once (rank 0, ``lr_callbacks``
+            logger) when the peak LR is more than 10x outside the guide's range for it and the
+            optimizer's family (Adam-like or SGD, from its class).
 
     The trainer's ``TensorBoardLogger`` and ``WandbLogger`` get the dashboards (see
     ``lr_callbacks.dashboards``): every update's LR, loss, smoothed loss and alert level, the
@@ -77,6 +90,8 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
     Raises:
         ValueError: at train start, the schedule needs ``total_steps`` and the Trainer cannot tell it.
         RuntimeError: at train start, ``configure_optimizers`` returned an ``lr_scheduler`` as well.
+        ValueError: ``find_lr`` with a schedule without ``peak_lr``; at train start, ``find_lr`` on a
+            resumed fit or with several processes (run ``find_lr`` once before, and write its peak).
 
     Example:
         >>> callback = LRCallback("warmup_cosine(peak_lr=3e-4, warmup=0.05)")
@@ -96,7 +111,11 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         raise_on_stop: bool = False,
         stop_check_every: int = 1,
         report_path: str | os.PathLike[str] | None = None,
+        find_lr: bool | Mapping[str, Any] = False,
+        scenario: str | None = None,
     ) -> None:
+        self._sweep = sweep_options("LRCallback", find_lr, schedule)
+        self.scenario = check_scenario("LRCallback", scenario)
         self._arguments: dict[str, Any] = dict(
             schedule=schedule, rules=rules, sinks=sinks, stop_on=tuple(stop_on),
             total_steps=total_steps, steps_per_epoch=steps_per_epoch,
@@ -106,7 +125,8 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         self.stop_check_every = check_int("LRCallback", "stop_check_every", stop_check_every, 1)
         self.losses = DeferredScalars(width=1)
         self._restored: Mapping[str, Any] | None = None
-        self._started, self._step, self._lrs, self._set = False, 0, [0.0], None
+        self._started, self._step, self._lrs = False, 0, [0.0]
+        self._set: list[float] | None = None
         self._sum: Any = None
         self._count = 0
         self._loggers: list[Any] = []
@@ -129,7 +149,10 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         # One diagnosis per fit, continued when Lightning restored one from a checkpoint.
-        self.controller = Controller(**self._arguments)
+        arguments = dict(self._arguments)
+        if self._sweep is not None:
+            arguments["schedule"] = self._range_tested(trainer, pl_module)
+        self.controller = Controller(**arguments)
         if self._restored is not None:
             self.controller.load_state_dict(self._restored)
             self._restored = None
@@ -162,6 +185,32 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
 
             self.controller.add_metric_sink(RunRecorder(self.report_path))
         self._started, self._set = True, None
+        if self.scenario is not None and trainer.is_global_zero and "scenario" not in self._warned:
+            self._advise(groups, type(trainer.optimizers[0]).__name__)
+
+    def _range_tested(self, trainer: Any, pl_module: Any) -> Schedule:
+        schedule: Schedule = self.controller.schedule  # type: ignore[assignment]  # sweep_options checked it
+        if trainer.global_step > 0 or trainer.world_size > 1:
+            raise ValueError(
+                f"LRCallback: find_lr runs at the start of a fresh single-process fit; got "
+                f"global_step={trainer.global_step}, world_size={trainer.world_size}. Run find_lr(trainer, model) "
+                f"once beforehand and write its suggested peak_lr into the schedule."
+            )
+        # The fit's own data source (what Trainer.fit was given, or the module's/datamodule's hook).
+        loader = trainer.fit_loop._data_source.dataloader()
+        result = find_lr(trainer, pl_module, train_dataloaders=loader, **(self._sweep or {}))
+        new, line, applied = schedule_after_range_test(schedule, result)
+        if trainer.is_global_zero:
+            _log.log(logging.INFO if applied else logging.WARNING, "LRCallback: %s", line)
+        return new
+
+    def _advise(self, groups: list[dict[str, Any]], optimizer: str) -> None:
+        schedule = self.controller.schedule
+        peak = peak_lr_of(schedule) if schedule is not None else float(groups[0]["lr"])
+        message = starting_lr_warning(self.scenario, peak, optimizer)
+        if message is not None:
+            self._warned.add("scenario")
+            _log.warning("LRCallback: %s", message)
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         groups, self._step = _groups(trainer), trainer.global_step
@@ -296,3 +345,153 @@ def _groups(trainer: Any) -> list[dict[str, Any]]:
 def _count(value: float) -> int | None:
     """A length the Trainer reports, rounded up (a last partial window is an update), or ``None`` for ``inf``/``-1``."""
     return math.ceil(value) if math.isfinite(value) and value > 0 else None
+
+
+# --- LR range test ---------------------------------------------------------------------------------
+
+
+def find_lr(
+    trainer: Any,
+    model: Any,
+    train_dataloaders: Any = None,
+    datamodule: Any = None,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    plot: str | os.PathLike[str] | None = None,
+) -> RangeTestResult:
+    """Run an LR range test through a real Lightning fit, then put the model back exactly as it was.
+
+    The sweep runs on a throwaway ``Trainer`` built from ``trainer``'s essentials (its device,
+    ``precision``, ``accumulate_grad_batches``, ``gradient_clip_val``/``_algorithm``), with no
+    logger, no checkpointing, no validation and only the sweep's own callback: your ``trainer``
+    (its ``global_step``, loops, callbacks and loggers) is never used. Per optimizer update
+    ``i``, every param group's LR is ``RangeTest.lr(i)`` (other groups keep their ratio to group
+    0); the raw loss of the update (the mean of its micro-batch ``outputs["loss"]``) is recorded;
+    an update that AMP's scaler skipped is not a ladder step; the epoch repeats until the sweep
+    ends or diverges (see ``lr_callbacks.range_test.RangeTest``).
+
+    Restored in ``finally`` (also after an early stop or an exception): every parameter and
+    buffer bit for bit (on its device and dtype), their gradients, train/eval modes, the
+    module's (and ``datamodule``'s) ``trainer`` and device attributes, the state of
+    ``trainer.optimizers`` and the RNG states (``random``, numpy, torch CPU and CUDA).
+
+    Args:
+        trainer: your ``Trainer``; only read.
+        model: the ``LightningModule``; its ``configure_optimizers`` builds the sweep's optimizer.
+        train_dataloaders, datamodule: the data, as for ``Trainer.fit`` (default: the module's own).
+        start_lr, end_lr, num_steps, mode: the sweep (see ``RangeTest``).
+        plot: a path to draw the curve to (``lr_callbacks.report.plot_range_test``).
+
+    Returns:
+        The ``RangeTestResult``: ``result.suggested_peak_lr``, ``result.apply(schedule)``.
+
+    Raises:
+        ValueError: a sweep argument is out of range, or ``training_step`` returned no loss.
+    """
+    test = RangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode)
+    snapshot = TorchSnapshot(model, trainer.optimizers)
+    attributes = _LightningAttributes(model, datamodule)
+    try:
+        sweeper = _sweep_trainer(trainer, _Sweep(test), num_steps)
+        sweeper.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+    finally:
+        snapshot.restore()
+        attributes.restore()
+    result = test.result()
+    if plot is not None:
+        from ..report import plot_range_test
+
+        plot_range_test(result, os.fspath(plot))
+    return result
+
+
+class _Sweep(*CALLBACK_BASES):  # type: ignore[misc]
+    """The throwaway Trainer's only callback: sets the sweep's LR, records each update's raw loss."""
+
+    def __init__(self, test: RangeTest) -> None:
+        self.test, self.index = test, 0
+        self._base: list[float] | None = None
+        self._scale: float | None = None
+        self._step, self._sum, self._count = 0, 0.0, 0
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        groups = _groups(trainer)
+        self._base = self._base or [float(group["lr"]) for group in groups]
+        lr = self.test.lr(self.index)
+        for group, base in zip(groups, self._base, strict=True):
+            group["lr"] = lr * base / self._base[0] if self._base[0] > 0 else lr
+        self._step, self._scale = trainer.global_step, _scale(trainer)
+
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if loss is None:
+            raise ValueError(
+                "find_lr: training_step must return the loss (a tensor or {'loss': ...}); got None. "
+                "Return the loss that Lightning optimizes."
+            )
+        self._sum, self._count = self._sum + float(loss), self._count + 1
+        if trainer.global_step == self._step:
+            return  # still accumulating: the update has not happened yet
+        # Lightning divided each micro-batch loss by the accumulation factor: undo it, take the mean.
+        mean = self._sum * trainer.accumulate_grad_batches / self._count
+        self._sum, self._count = 0.0, 0
+        scale = _scale(trainer)
+        if scale is not None and self._scale is not None and scale < self._scale and math.isfinite(mean):
+            return  # AMP skipped this update: the ladder does not move
+        self.test.record(self.index, mean)
+        self.index += 1
+        trainer.should_stop = trainer.should_stop or self.test.should_stop
+
+
+def _scale(trainer: Any) -> float | None:
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    return float(scaler.get_scale()) if scaler is not None else None
+
+
+def _sweep_trainer(trainer: Any, sweep: _Sweep, num_steps: int) -> Any:
+    """A fresh Trainer of the same package with ``trainer``'s device, precision, accumulation and clipping."""
+    package = importlib.import_module(type(trainer).__module__.partition(".trainer")[0])
+    device = trainer.strategy.root_device
+    return package.Trainer(
+        accelerator=device.type,
+        devices=[device.index] if device.type == "cuda" and device.index is not None else 1,
+        precision=trainer.precision,
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+        gradient_clip_val=trainer.gradient_clip_val,
+        gradient_clip_algorithm=trainer.gradient_clip_algorithm,
+        default_root_dir=trainer.default_root_dir,
+        max_epochs=-1,  # repeat the data until the sweep ends
+        max_steps=2 * num_steps,  # a bound even if AMP skipped every other update
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[sweep],
+    )
+
+
+class _LightningAttributes:
+    """What a fit sets on the module (and its submodules) and the datamodule besides tensors."""
+
+    _KEYS = ("_trainer", "_device", "_dtype", "_current_fx_name")
+
+    def __init__(self, model: Any, datamodule: Any) -> None:
+        self.saved = [
+            (module, {key: module.__dict__[key] for key in self._KEYS if key in module.__dict__})
+            for module in model.modules()
+        ]
+        self.datamodule = datamodule
+        self.datamodule_trainer = getattr(datamodule, "trainer", None)
+
+    def restore(self) -> None:
+        for module, values in self.saved:
+            module.__dict__.update(values)
+        if self.datamodule is not None:
+            self.datamodule.trainer = self.datamodule_trainer

@@ -17,6 +17,7 @@ Example loop::
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,9 +34,11 @@ except ImportError:  # pragma: no cover - exercised only without torch
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import dashboard_sinks
 from ..deferred import DeferredScalars, Landed, check_loss
-from ..range_test import RangeTest, RangeTestResult
+from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
+from ..starting_lr import check_scenario, starting_lr_warning
 
 STATE_VERSION = 1
+_log = logging.getLogger("lr_callbacks")
 
 
 def open_writer(log_dir: str) -> Any:
@@ -74,6 +77,13 @@ class LRCallback:
         report_path: write ``lr-callbacks report``'s picture (``.png``) or page (``.html``) at ``close()``.
         stop_check_every: under ``torch.distributed``, reduce the stop decision across ranks every
             this many updates (each check is one tiny all-reduce and one host read).
+        scenario: what you train (``"llm_finetuning"``, ``"cnn_scratch"``, ... see
+            ``lr_callbacks.starting_lr``): at the first update, warn once (rank 0, on the
+            ``lr_callbacks`` logger) when the peak LR is more than 10x outside the guide's range for
+            it and the optimizer's family (Adam-like or SGD, from its class).
+
+    Run the range test before training with ``cb.find_lr(model, batches, loss_fn)``: it replaces
+    the schedule's ``peak_lr`` with the suggestion.
 
     Raises:
         TypeError: ``optimizer`` is not a torch optimizer.
@@ -96,6 +106,7 @@ class LRCallback:
         wandb_run: Any = None,
         report_path: str | os.PathLike[str] | None = None,
         stop_check_every: int = 1,
+        scenario: str | None = None,
     ):
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
@@ -134,6 +145,54 @@ class LRCallback:
         base = [group.setdefault("initial_lr", group["lr"]) for group in optimizer.param_groups]
         self.controller.start(total_steps, steps_per_epoch, base, *distributed_rank())
         self._apply(0)
+        self.scenario = check_scenario("LRCallback", scenario)
+
+    def find_lr(
+        self,
+        model: torch.nn.Module,
+        batches: Iterable[tuple[Any, Any]],
+        loss_fn: Callable[[Any, Any], torch.Tensor],
+        **options: Any,
+    ) -> RangeTestResult:
+        """Run the range test before update 0 and train with its suggestion as the schedule's ``peak_lr``.
+
+        The sweep is this module's ``find_lr(model, optimizer, batches, loss_fn, **options)`` on
+        the callback's optimizer (everything it touches is restored). The suggestion replaces the
+        schedule's ``peak_lr`` unless a blocking flag is set; then the schedule stays as written,
+        with a warning (``lr_callbacks.range_test.schedule_after_range_test``). The line is logged
+        on the ``lr_callbacks`` logger (rank 0) and the LR of update 0 is set again.
+
+        Args:
+            model, batches, loss_fn: as for ``find_lr``.
+            options: ``start_lr``, ``end_lr``, ``num_steps``, ``mode``, ``plot``,
+                ``accumulation_steps``, ``scaler``.
+
+        Raises:
+            RuntimeError: an update was already recorded.
+            ValueError: the schedule has no ``peak_lr``, or an option is unknown.
+        """
+        if self.step_count:
+            raise RuntimeError(
+                f"LRCallback.find_lr: the range test runs before training; got step_count={self.step_count}. "
+                f"Call cb.find_lr(...) before the first cb.step(loss)."
+            )
+        schedule = self.controller.schedule
+        sweep = sweep_options("LRCallback.find_lr", options, schedule, extra=("accumulation_steps", "scaler"))
+        result = find_lr(model, self.optimizer, batches, loss_fn, **(sweep or {}))
+        new, line, applied = schedule_after_range_test(schedule, result)  # type: ignore[arg-type]
+        if distributed_rank()[0] == 0:
+            _log.log(logging.INFO if applied else logging.WARNING, "LRCallback: %s", line)
+        self.controller.schedule = new
+        self.controller.start(None, None, self.controller.base_lrs, *distributed_rank())
+        self._apply(0)
+        return result
+
+    def _advise(self) -> None:
+        schedule = self.controller.schedule
+        peak = peak_lr_of(schedule) if schedule is not None else float(self.optimizer.param_groups[0]["lr"])
+        message = starting_lr_warning(self.scenario, peak, type(self.optimizer).__name__)
+        if message is not None and distributed_rank()[0] == 0:
+            _log.warning("LRCallback: %s", message)
 
     def _apply(self, t: int) -> None:
         self._set = self.controller.lrs(t)
@@ -154,6 +213,8 @@ class LRCallback:
     def step(self, loss: Any, grad_norm: Any = None) -> None:
         """Record the loss of the update just made and set the LR of the next one (no host sync)."""
         lrs = self._check_not_fought()
+        if self.step_count == 0 and self.scenario is not None:
+            self._advise()  # at the first update: after a find_lr() that may have changed the peak
         self.losses.push(self.step_count, (check_loss(loss), grad_norm), lrs)
         self._observe(self.losses.ready())
         self.step_count += 1
