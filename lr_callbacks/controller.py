@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .dashboards import LossSmoother, alert_level, is_metric_sink, update_metrics
-from .diagnostics import RULE_NAMES, Alert, Monitor, Severity
+from .diagnostics import EVENT_KINDS, RULE_NAMES, Alert, Monitor, Severity
 from .schedules import BoundSchedule, Schedule, lint, parse
 from .sinks import FanoutSink
 
@@ -116,7 +116,9 @@ class Controller:
             self._pending_state = None
         if isinstance(self.bound, BoundSchedule):
             if total is not None:  # an open-ended run: the monitor derives LR changes from the LRs it sees
-                self.monitor.add_events([event.to_dict() for event in self.bound.events(0, total)])
+                # Events the rules have no use for (one-cycle's peak) stay out of the diagnosis.
+                events = [e.to_dict() for e in self.bound.events(0, total) if e.kind in EVENT_KINDS]
+                self.monitor.add_events(events)
             if self.is_main:
                 for item in lint(self.bound):
                     logger.warning("lr_callbacks schedule lint [%s]: %s", item.code, item.message)

@@ -157,3 +157,21 @@ def test_a_second_start_is_a_fresh_diagnosis_unless_state_was_loaded() -> None:
 def test_lengths_in_epochs_without_steps_per_epoch_name_the_argument() -> None:
     with pytest.raises(ValueError, match=r"Pass LRCallback\(\.\.\., steps_per_epoch=K\)"):
         Controller('step_decay(peak_lr=1.0, gamma=0.1, step_size="2ep")').start(100, None, [1.0])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "one_cycle(peak_lr=0.1)",
+        "one_cycle(peak_lr=0.1, three_phase=true)",
+        "wsd(peak_lr=0.1, warmup=0.1, decay=0.2)",
+        "cosine_restarts(peak_lr=0.1, cycle_steps=10)",
+        "step_decay(peak_lr=0.1, gamma=0.5, milestones=[30, 60])",
+        "warmup_cosine(peak_lr=0.1, warmup=5)",
+    ],
+)
+def test_every_schedule_s_events_reach_the_monitor(spec: str) -> None:
+    controller = started(spec)
+    assert controller.monitor is not None
+    kinds = {e["kind"] for e in controller.monitor.context.events}
+    assert kinds <= {"warmup_end", "decay", "decay_start", "restart"}
