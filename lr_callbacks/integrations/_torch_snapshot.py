@@ -1,6 +1,6 @@
 """What a range test touches in a torch model, saved to CPU and put back bit for bit.
 
-Private helper of the torch-based adapters (Lightning, transformers): their ``find_lr`` runs a
+Private helper of the torch-based adapters (torch, Lightning, transformers): their ``find_lr`` runs a
 sweep that trains the model for real, and must leave it exactly as it was. Not an integration
 of its own (it needs only torch, which every one of them requires).
 """

@@ -36,6 +36,7 @@ from ..dashboards import dashboard_sinks
 from ..deferred import DeferredScalars, Landed, check_loss
 from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
 from ..starting_lr import check_scenario, starting_lr_warning
+from ._torch_snapshot import TorchSnapshot
 
 STATE_VERSION = 1
 _log = logging.getLogger("lr_callbacks")
@@ -334,11 +335,14 @@ def find_lr(
     """
     _check_find_lr(model, optimizer, accumulation_steps)
     test = RangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode)
-    snapshot = _Snapshot(model, optimizer, scaler)
+    snapshot = TorchSnapshot(model, [optimizer])
+    scaler_state = copy.deepcopy(scaler.__dict__) if scaler is not None else None
     try:
         _sweep(test, model, optimizer, batches, loss_fn, accumulation_steps, scaler)
     finally:
         snapshot.restore()
+        if scaler is not None:
+            scaler.__dict__.update(copy.deepcopy(scaler_state))
     result = test.result()
     if plot is not None:
         from ..report import plot_range_test
@@ -445,67 +449,3 @@ def _cycle(batches: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         if empty:
             return
         passes += 1
-
-
-class _Snapshot:
-    """CPU copies of everything a range test touches, put back by ``restore()``."""
-
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any) -> None:
-        import random
-
-        import numpy as np
-
-        self.model, self.optimizer, self.scaler = model, optimizer, scaler
-        self.tensors = list(dict.fromkeys([*model.parameters(), *model.buffers()]))
-        self.values = [t.detach().to("cpu", copy=True) for t in self.tensors]
-        self.grads = [_cpu(getattr(t, "grad", None)) for t in self.tensors]
-        self.modes = [(module, module.training) for module in model.modules()]
-        self.state = {param: _copy_entries(entries) for param, entries in optimizer.state.items()}
-        self.groups = [
-            {k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in optimizer.param_groups
-        ]
-        self.scaler_state = copy.deepcopy(scaler.__dict__) if scaler is not None else None
-        self.rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
-        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-
-    def restore(self) -> None:
-        import random
-
-        import numpy as np
-
-        with torch.no_grad():
-            for tensor, value, grad in zip(self.tensors, self.values, self.grads, strict=True):
-                tensor.copy_(value)
-                if isinstance(tensor, torch.nn.Parameter) or grad is not None:
-                    tensor.grad = None if grad is None else grad.to(tensor.device)
-        for module, training in self.modes:
-            module.training = training
-        self.optimizer.state.clear()
-        for param, entries in self.state.items():
-            self.optimizer.state[param] = {
-                key: value.to(device) if device is not None else copy.deepcopy(value)
-                for key, (value, device) in entries.items()
-            }
-        for group, saved in zip(self.optimizer.param_groups, self.groups, strict=True):
-            for key in [k for k in group if k != "params" and k not in saved]:
-                del group[key]
-            group.update(copy.deepcopy(saved))
-        if self.scaler is not None and self.scaler_state is not None:
-            self.scaler.__dict__.update(copy.deepcopy(self.scaler_state))
-        random.setstate(self.rng[0])
-        np.random.set_state(self.rng[1])
-        torch.set_rng_state(self.rng[2])
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
-
-
-def _cpu(value: torch.Tensor | None) -> torch.Tensor | None:
-    return None if value is None else value.detach().to("cpu", copy=True)
-
-
-def _copy_entries(entries: Mapping[str, Any]) -> dict[str, tuple[Any, torch.device | None]]:
-    # Tensors go to the CPU with their device noted, so that restore() puts them back where they were.
-    return {
-        key: (_cpu(value), value.device) if isinstance(value, torch.Tensor) else (copy.deepcopy(value), None)
-        for key, value in entries.items()
-    }
