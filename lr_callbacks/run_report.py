@@ -146,7 +146,7 @@ def write_report(report: RunReport, out: str | os.PathLike[str], *, log_loss: bo
     from lr_callbacks.report import plot_run
 
     target = Path(out)
-    title = f"{report.log.path}" + (f"\nschedule: {report.schedule}" if report.schedule else "")
+    title = Path(report.log.path).name + (f"\nschedule: {report.schedule}" if report.schedule else "")
     if target.suffix.lower() not in (".html", ".htm"):
         plot_run(report.log, report.alerts, target, phases=report.phases, log_loss=log_loss, title=title)
         return target
@@ -179,7 +179,7 @@ def _page(report: RunReport, png: str) -> str:
     phases = ", ".join(f"{name} {start}-{end}" for start, end, name in report.phases) or "none"
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>lr-callbacks report: "
-        f"{esc(report.log.path)}</title><style>{_STYLE}</style></head><body>"
+        f"{esc(Path(report.log.path).name)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>lr-callbacks report</h1><p><b>Run:</b> {esc(report.log.path)}<br><b>Schedule:</b> "
         f"{esc(report.schedule or 'read from the LR curve')}<br><b>Phases:</b> {esc(phases)}</p>"
         f"<p><b>Verdict:</b> {esc(report.verdict)}</p>"
