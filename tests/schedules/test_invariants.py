@@ -126,7 +126,9 @@ def test_dict_round_trip_through_json_gives_the_same_curve(example):
 def test_repr_names_the_class_and_its_arguments(example):
     text = repr(example.spec)
     assert text.startswith(type(example.spec).__name__ + "(")
-    assert any(key in text for key in ("peak_lr=", "start_lr=", "pieces=", "schedule=", "max_momentum=", "values="))
+    assert any(
+        key in text for key in ("peak_lr=", "start_lr=", "pieces=", "schedule=", "max_momentum=", "values=")
+    )
 
 
 def test_specs_are_frozen(example):
