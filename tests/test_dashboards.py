@@ -138,8 +138,12 @@ class Run:
 
 
 def test_wandb_sink_uses_the_host_step_key_and_maps_levels() -> None:
+    class Table:  # stands in for wandb.Table (whether or not wandb is imported elsewhere)
+        def __init__(self, columns: list[str], data: list[list[object]]) -> None:
+            self.columns, self.data = columns, data
+
     wandb_run = Run()
-    sink = WandbSink(wandb_run, "trainer/global_step", wait_duration=60, table=None)
+    sink = WandbSink(wandb_run, "trainer/global_step", wait_duration=60, table=Table)
     sink.log_metrics(3, {"loss": 1.0})
     sink.emit(Alert("divergence", "critical", 3, "up", "LR too high", "reduce the LR 3-10x"))
     assert wandb_run.calls[0] == (
@@ -148,7 +152,10 @@ def test_wandb_sink_uses_the_host_step_key_and_maps_levels() -> None:
         {"step_metric": "trainer/global_step"},
     )
     assert wandb_run.calls[1] == ("log", ({"lr_callbacks/loss": 1.0, "trainer/global_step": 3},), {})
-    name, _, kwargs = wandb_run.calls[2]
+    name, (row,), _ = wandb_run.calls[2]
+    assert name == "log" and row["trainer/global_step"] == 3
+    assert row["lr_callbacks/alerts"].data[0][:3] == [3, "divergence", "critical"]
+    name, _, kwargs = wandb_run.calls[3]
     assert name == "alert" and kwargs["level"] == "ERROR" and kwargs["wait_duration"] == 60
     assert kwargs["title"] == "lr_callbacks: divergence" and "reduce the LR" in kwargs["text"]
 
