@@ -23,7 +23,8 @@ class DivergenceRule(Rule):
     critical once the ratio reaches `critical_ratio` ("diverged"); warning while
     within `event_grace_steps` after an LR event. One alert per episode (a second
     one on escalation to critical); the episode ends when the ratio falls below
-    `rearm_ratio`.
+    `rearm_ratio`. Within `event_grace_steps` after a spike alert (a bad batch knocks the
+    weights), a first-level alert is a warning that names the spike.
 
     Args:
         ratio: smoothed loss over its best that fires (calibrated: 1.5).
@@ -97,7 +98,15 @@ class DivergenceRule(Rule):
         )
         severity = Severity.CRITICAL if level == 2 else Severity.ERROR
         event = context.last_event
-        if event is not None and lr_event_within(context, obs.step, self.event_grace_steps):
+        spike = context.fired.get("spike")
+        if level == 1 and spike is not None and 0 <= obs.step - spike <= self.event_grace_steps:
+            # A bad batch knocks the weights: the loss may take a while to come back, LR or not.
+            cause = (
+                f"the loss has not come back to its best since the spike at step {spike} (likely a bad "
+                f"batch); if it keeps climbing, the LR is too high"
+            )
+            severity = Severity.WARNING
+        elif event is not None and lr_event_within(context, obs.step, self.event_grace_steps):
             cause = f"{describe_event(event, obs.step)}; the new LR is too high for this phase"
             severity = Severity.WARNING if level == 1 else severity
         elif level == 2:

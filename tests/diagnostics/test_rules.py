@@ -300,3 +300,19 @@ def test_spike_that_stays_high_is_an_error(streams):
     alerts = streams.feed(SpikeRule(), losses)
     assert [(a.step, a.severity) for a in alerts] == [(1500, Severity.ERROR)]
     assert "stays high" in alerts[0].message
+
+
+def test_divergence_right_after_a_spike_names_it_and_is_a_warning():
+    import random
+
+    from lr_callbacks.diagnostics import Monitor
+
+    rng = random.Random(0)
+    losses = [(2.3 * math.exp(-t / 30) + 0.02) * math.exp(rng.gauss(0, 0.1)) for t in range(300)]
+    losses += [8.0] + [0.05 * math.exp(rng.gauss(0, 0.1)) for _ in range(80)]  # knocked by a bad batch
+    monitor = Monitor(sinks=[], log=False)
+    for step, loss in enumerate(losses):
+        monitor.observe(step, loss, lrs=[1e-3])
+    (divergence,) = [a for a in monitor.alerts if a.rule == "divergence"]
+    assert divergence.severity is Severity.WARNING
+    assert "since the spike at step 300" in divergence.cause
