@@ -28,6 +28,9 @@ SPEC = "warmup_cosine(peak_lr=0.1, warmup=0.1)"
 
 @pytest.fixture
 def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # W&B keeps its settings in a process-wide singleton made at the first wandb.init (another
+    # test may have made it already, e.g. the demo's offline runs): start from a fresh one.
+    wandb.teardown()
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
