@@ -42,6 +42,8 @@ class OscillationRule(Rule):
         event_grace_steps: steps after an LR event that no window may include.
         cooldown_windows: base number of windows between two alerts.
         min_level_fraction: smoothed loss / first loss above which the absolute test holds.
+        min_residual_std: sigma_r at or below which a window is never noisy (a loss that moves
+            by 2% or less around its trend is not oscillating, whatever its history).
     """
 
     name = "oscillation"
@@ -59,6 +61,7 @@ class OscillationRule(Rule):
         event_grace_steps: int = 64,
         cooldown_windows: int = 10,
         min_level_fraction: float = 0.25,
+        min_residual_std: float = 0.02,
     ) -> None:
         self.window = check_int(_OWNER, "window", window, 8)
         self.max_residual_std = check_float(_OWNER, "max_residual_std", max_residual_std, 0.0)
@@ -72,6 +75,7 @@ class OscillationRule(Rule):
         self._values = [0.0] * self.window
         self._history: list[float] = []
         self._run = 0
+        self.min_residual_std = check_float(_OWNER, "min_residual_std", min_residual_std, 0.0)
         self.min_level_fraction = check_float(_OWNER, "min_level_fraction", min_level_fraction, 0.0, 1.0)
         self._log_level = math.log(self.min_level_fraction)
         self._limiter = RateLimiter(self.cooldown_windows * self.window)
@@ -101,7 +105,8 @@ class OscillationRule(Rule):
         history = self._history
         baseline = sorted(history)[len(history) // 2] if len(history) >= 4 else math.inf
         high = context.ema - (self._start_level or context.ema) >= self._log_level
-        noisy = (high and sigma > self.max_residual_std) or sigma >= self.growth_ratio * baseline
+        relative = sigma >= self.growth_ratio * baseline and sigma > self.min_residual_std
+        noisy = (high and sigma > self.max_residual_std) or relative
         history.append(sigma)
         if len(history) > _HISTORY:
             del history[0]

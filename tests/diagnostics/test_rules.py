@@ -316,3 +316,12 @@ def test_divergence_right_after_a_spike_names_it_and_is_a_warning():
     (divergence,) = [a for a in monitor.alerts if a.rule == "divergence"]
     assert divergence.severity is Severity.WARNING
     assert "since the spike at step 300" in divergence.cause
+
+
+def test_a_perfectly_steady_loss_is_not_called_noisy():
+    from lr_callbacks.diagnostics import Monitor
+
+    monitor = Monitor(rules=[OscillationRule()], sinks=[], log=False)
+    for step in range(5000):
+        monitor.observe(step, 0.5, lrs=[1e-3])
+    assert monitor.alerts == []
