@@ -182,6 +182,8 @@ class Controller:
             raise ValueError(
                 f"LRCallback: the schedule must give a finite LR >= 0; got lr={lr!r} at step {t}."
             )
+        if len(self.base_lrs) == 1:
+            return [lr]
         reference = self.base_lrs[0]
         # Group 0 gets the schedule exactly; the others keep their ratio to it.
         return [lr, *(lr * base / reference for base in self.base_lrs[1:])]
@@ -200,9 +202,7 @@ class Controller:
         batch_index: int | None = None,
     ) -> list[Alert]:
         """Record the loss of update ``t`` (and the LRs it used); returns the new alerts."""
-        new = self._running().observe(
-            t, loss, lrs=list(lrs) if lrs is not None else None, grad_norm=grad_norm, batch_index=batch_index
-        )
+        new = self._running().observe(t, loss, lrs=lrs, grad_norm=grad_norm, batch_index=batch_index)
         if self._metrics.sinks and self.is_main:
             self._metrics.log_metrics(t, update_metrics(loss, lrs, self._smoother, alert_level(new)))
         return new

@@ -42,26 +42,32 @@ class DeferredScalars:
         """Queue the scalars of ``step``: tensors (0-d or one element), numbers, or ``None``."""
         if len(values) != self.width:
             raise ValueError(f"DeferredScalars: expected {self.width} values per step; got {len(values)}.")
-        tensors = [v for v in values if v is not None and not isinstance(v, (int, float))]
-        if not tensors:
+        first = None
+        for value in values:
+            if value is not None and not isinstance(value, (int, float)):
+                _check_scalar(value)
+                first = value if first is None else first
+        if first is None:
             self._ready.append((step, tuple(None if v is None else float(v) for v in values), extra))
             return
-        for tensor in tensors:
-            _check_scalar(tensor)
         if len(self._pending) >= self.capacity:
             self._pending[0][2].synchronize()
             self._collect()
         slot = self._next % self.capacity
         self._next += 1
-        cells = self._cells(tensors[0])[slot]
+        cells = self._cells(first)[slot]
         on_device = False
         for cell, value in zip(cells, values, strict=True):
             if value is not None and not isinstance(value, (int, float)):
                 on_device = on_device or value.is_cuda
                 source = value.detach()
                 cell.copy_(source if source.dim() == 0 else source.reshape(()), non_blocking=value.is_cuda)
-        event = _record_event() if on_device else None
-        self._pending.append((step, slot, event, tuple(values), extra))
+        if on_device:
+            self._pending.append((step, slot, _record_event(), tuple(values), extra))
+        elif not self._pending:  # a host copy has landed already: read it now, in order
+            self._ready.append((step, self._read(slot, values), extra))
+        else:
+            self._pending.append((step, slot, None, tuple(values), extra))
 
     def _cells(self, like: Any) -> list[list[Any]]:
         if self._buffer is None:
@@ -78,16 +84,19 @@ class DeferredScalars:
     def _collect(self) -> None:
         while self._pending and (self._pending[0][2] is None or self._pending[0][2].query()):
             step, slot, _, values, extra = self._pending.popleft()
-            row = self._values[slot]
-            read = tuple(
-                None if v is None else (float(v) if isinstance(v, (int, float)) else float(row[i]))
-                for i, v in enumerate(values)
-            )
-            self._ready.append((step, read, extra))
+            self._ready.append((step, self._read(slot, values), extra))
+
+    def _read(self, slot: int, values: Sequence[Any]) -> tuple[float | None, ...]:
+        row = self._values[slot].tolist()  # plain floats, read from our own host buffer
+        return tuple(
+            None if v is None else (float(v) if isinstance(v, (int, float)) else row[i])
+            for i, v in enumerate(values)
+        )
 
     def ready(self) -> list[Landed]:
         """Pop every step whose values have landed, oldest first: ``(step, values, extra)``."""
-        self._collect()
+        if self._pending:
+            self._collect()
         out, self._ready = self._ready, []
         return out
 

@@ -230,7 +230,7 @@ class LRCallback:
             )
 
     def _update_stop(self) -> None:
-        rank, world = distributed_rank()
+        rank, world = self.controller.rank, self.controller.world_size  # fixed at start
         if world == 1:
             self._stop = self.controller.should_stop
         else:
