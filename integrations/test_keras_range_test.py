@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -15,8 +16,9 @@ keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("sklearn.datasets")
 
-from lr_callbacks.integrations.keras import find_lr  # noqa: E402
+from lr_callbacks.integrations.keras import LRCallback, find_lr  # noqa: E402
 from lr_callbacks.range_test import RangeTestResult  # noqa: E402
+from lr_callbacks.schedules import parse  # noqa: E402
 
 
 def digits() -> tuple[Any, Any]:
@@ -143,3 +145,83 @@ def test_a_learning_rate_schedule_is_refused() -> None:
         TypeError, match="find_lr: the model must be compiled with an optimizer whose learning_rate"
     ):
         find_lr(model, *digits())
+
+
+# --- LRCallback.find_lr and LRCallback(scenario=...) -----------------------------------------------
+
+
+class LRs(keras.callbacks.Callback):  # type: ignore[misc]
+    """The LR of each update, read as the batch begins (after LRCallback set it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lrs: list[float] = []
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        self.lrs.append(float(self.model.optimizer.learning_rate))
+
+
+def test_lr_callback_find_lr_trains_with_the_suggestion_and_restores_the_model(caplog: Any) -> None:
+    x, y = digits()
+    model, cb, seen = compile_model(), LRCallback("cosine(peak_lr=1.0)"), LRs()
+    before, optimizer_before = values(model.variables), values(model.optimizer.variables)
+    with caplog.at_level(logging.INFO, logger="lr_callbacks"):
+        result = cb.find_lr(model, x, y, batch_size=32, num_steps=100)
+    assert_equal(before, values(model.variables))  # the sweep restored everything
+    after = values(
+        model.optimizer.variables
+    )  # the moments the sweep built are back to a fresh optimizer's zeros
+    assert_equal(optimizer_before, after[: len(optimizer_before)])
+    assert all(not np.any(v) for v in after[len(optimizer_before) :])
+    found = cb.controller.schedule
+    assert result.suggested_peak_lr is not None and not result.blocking_flags
+    assert found == result.apply(parse("cosine(peak_lr=1.0)")) and found.peak_lr == result.suggested_peak_lr
+    assert any("Training with cosine(peak_lr=" in r.message for r in caplog.records)
+    model.fit(x[:256], y[:256], batch_size=32, epochs=1, shuffle=False, verbose=0, callbacks=[cb, seen])
+    assert seen.lrs[0] == pytest.approx(result.suggested_peak_lr)  # update 0 is cosine's peak
+    assert seen.lrs == pytest.approx([found.bind(total_steps=8)(t) for t in range(8)])
+
+
+def test_lr_callback_find_lr_is_refused_after_training_and_without_a_peak() -> None:
+    x, y = digits()
+    model, cb = compile_model(), LRCallback("cosine(peak_lr=0.1)")
+    model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    started = r"LRCallback\.find_lr: the range test runs before training"
+    with pytest.raises(RuntimeError, match=started):
+        cb.find_lr(model, x, y)
+    with pytest.raises(RuntimeError, match=started + r".*iterations=2"):  # a fresh callback, a trained model
+        LRCallback("cosine(peak_lr=0.1)").find_lr(model, x, y)
+    with pytest.raises(ValueError, match=r"LRCallback\.find_lr: find_lr replaces the schedule's peak_lr"):
+        LRCallback(lambda t: 0.1).find_lr(compile_model(), x, y)
+    with pytest.raises(ValueError, match=r"LRCallback\.find_lr: find_lr options must be among"):
+        LRCallback("cosine(peak_lr=0.1)").find_lr(compile_model(), x, y, steps=10)
+
+
+@pytest.mark.parametrize(
+    ("spec", "optimizer", "warns"),
+    [
+        ("cosine(peak_lr=1e-2)", "adam", "is 200x above the usual starting LR for llm_finetuning with adam"),
+        ("cosine(peak_lr=3e-5)", "adam", None),
+        ("cosine(peak_lr=1e-3)", "sgd", None),
+        (None, "sgd", "is 1000x below"),  # no schedule: the optimizer's LR (1e-7) is checked
+    ],
+)
+def test_scenario_warns_once_at_train_start(
+    spec: str | None, optimizer: str, warns: str | None, caplog: Any
+) -> None:
+    x, y = digits()
+    model = make_model()
+    lr = 1e-7 if spec is None else 1e-3
+    model.compile(
+        keras.optimizers.Adam(lr) if optimizer == "adam" else keras.optimizers.SGD(lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    cb = LRCallback(spec, scenario="llm_finetuning", total_steps=8)
+    with caplog.at_level(logging.WARNING, logger="lr_callbacks"):
+        model.fit(x[:64], y[:64], batch_size=32, epochs=2, verbose=0, callbacks=[cb])
+        model.fit(x[:64], y[:64], batch_size=32, epochs=2, verbose=0, callbacks=[cb])  # once, not per fit
+    messages = [r.message for r in caplog.records if "usual starting LR" in r.message]
+    assert len(messages) == (0 if warns is None else 1)
+    assert all(warns in message for message in messages)
+    with pytest.raises(ValueError, match=r"LRCallback: scenario must be one of"):
+        LRCallback(spec, scenario="finetuning")

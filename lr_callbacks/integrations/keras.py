@@ -37,6 +37,7 @@ Translation, not decisions (those are the ``Controller``'s):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -54,11 +55,13 @@ except ImportError:  # pragma: no cover - exercised only without keras
 
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import dashboard_sinks
-from ..range_test import RangeTest, RangeTestResult
+from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
 from ..schedules import Schedule, parse
+from ..starting_lr import check_scenario, starting_lr_warning
 
 STATE_VERSION = 1
 LR_KEY = "learning_rate"
+_log = logging.getLogger("lr_callbacks")
 
 
 def open_writer(log_dir: str) -> Any:
@@ -92,10 +95,17 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         tensorboard_dir: open a ``SummaryWriter`` (torch's) on this directory for them instead.
         wandb_run: a ``wandb`` run to log them to (``run.alert`` for the alerts).
         report_path: write ``lr-callbacks report``'s picture (``.png``) or page (``.html``) at ``close()``.
+        scenario: what you train (``"llm_finetuning"``, ``"cnn_scratch"``, ... see
+            ``lr_callbacks.starting_lr``): at train start, warn once (``lr_callbacks`` logger) when
+            the peak LR is more than 10x outside the guide's range for it and the optimizer's
+            family (Adam-like or SGD, from ``model.optimizer``'s class).
+
+    Run the range test before training with ``cb.find_lr(model, x, y)``: it replaces the
+    schedule's ``peak_lr`` with the suggestion.
 
     Raises:
         ValueError: the schedule needs ``total_steps`` and Keras cannot tell it (raised by ``fit``
-            before step 1); the batch logs hold no ``loss``.
+            before step 1); the batch logs hold no ``loss``; an unknown ``scenario``.
         TypeError: the optimizer's LR is a ``LearningRateSchedule`` or a callable (it would fight
             the schedule).
     """
@@ -116,8 +126,11 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         tensorboard_dir: str | os.PathLike[str] | None = None,
         wandb_run: Any = None,
         report_path: str | os.PathLike[str] | None = None,
+        scenario: str | None = None,
     ):
         super().__init__()
+        self.scenario = check_scenario("LRCallback", scenario)
+        self._advised = False
         self.controller = Controller(
             schedule,
             rules=rules,
@@ -156,6 +169,46 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if carried is not None:
             self.controller.load_state_dict(carried)
         self._lr = None  # set the LR of the first batch whatever the optimizer holds now
+        if self.scenario is not None and not self._advised:
+            self._advised = True
+            schedule = self.controller.schedule
+            peak = peak_lr_of(schedule) if schedule is not None else _read(optimizer.learning_rate)
+            message = starting_lr_warning(self.scenario, peak, type(optimizer).__name__)
+            if message is not None:
+                _log.warning("LRCallback: %s", message)
+
+    def find_lr(self, model: Any, x: Any, y: Any = None, **options: Any) -> RangeTestResult:
+        """Run the range test before training and train with its suggestion as the schedule's ``peak_lr``.
+
+        The sweep is this module's ``find_lr(model, x, y, **options)`` (everything it touches is
+        restored). The suggestion replaces the schedule's ``peak_lr`` unless a blocking flag is
+        set; then the schedule stays as written, with a warning
+        (``lr_callbacks.range_test.schedule_after_range_test``). The line is logged on the
+        ``lr_callbacks`` logger.
+
+        Args:
+            model, x, y: as for ``find_lr`` (the compiled model you will ``fit`` with this callback).
+            options: ``start_lr``, ``end_lr``, ``num_steps``, ``mode``, ``plot``, ``batch_size``.
+
+        Raises:
+            RuntimeError: this callback already trained, or the model's optimizer already made updates.
+            ValueError: the schedule has no ``peak_lr``, or an option is unknown.
+        """
+        optimizer = getattr(model, "optimizer", None)
+        done = int(_read(optimizer.iterations)) if optimizer is not None else 0  # None: find_lr says why
+        if self.controller.monitor is not None or done:
+            raise RuntimeError(
+                f"LRCallback.find_lr: the range test runs before training; got a callback that already "
+                f"started training or an optimizer with iterations={done}. Call cb.find_lr(model, x, y) before "
+                f"model.fit(..., callbacks=[cb])."
+            )
+        schedule = self.controller.schedule
+        sweep = sweep_options("LRCallback.find_lr", options, schedule, extra=("batch_size",))
+        result = find_lr(model, x, y, **(sweep or {}))
+        new, line, applied = schedule_after_range_test(schedule, result)  # type: ignore[arg-type]
+        _log.log(logging.INFO if applied else logging.WARNING, "LRCallback: %s", line)
+        self.controller.schedule = new
+        return result
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._seen, self._mean, self._per_batch, self._poisoned = 0.0, 0.0, 1.0, False

@@ -51,8 +51,9 @@ except ImportError:  # pragma: no cover - exercised only without transformers
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import TensorBoardSink, WandbSink
 from ..deferred import DeferredScalars, Landed, check_loss
-from ..range_test import RangeTest, RangeTestResult
+from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
 from ..schedules import Schedule
+from ..starting_lr import check_scenario, starting_lr_warning
 from ._torch_snapshot import TorchSnapshot
 
 logger = logging.getLogger("lr_callbacks")
@@ -83,10 +84,21 @@ class LRCallback(TrainerCallback, ExportableState):
         rules, sinks, stop_on: the diagnostics (see ``lr_callbacks.diagnostics.Monitor``).
         raise_on_stop: raise ``StopTraining`` (with the ``Alert``) instead of only stopping.
         stop_check_every: reduce the stop decision across ranks every this many updates.
+        find_lr: ``True`` or a dict of ``find_lr`` options (``start_lr``, ``end_lr``, ``num_steps``,
+            ``mode``, ``plot``): at train start of a fresh single-process run (before update 0),
+            run this module's ``find_lr`` on the Trainer (everything restored), log the suggestion
+            and train with it as the schedule's ``peak_lr``; with a blocking flag the schedule
+            stays as written, with a warning (``lr_callbacks.range_test.schedule_after_range_test``).
+        scenario: what you train (``"llm_finetuning"``, ``"cnn_scratch"``, ... see
+            ``lr_callbacks.starting_lr``): at train start, warn once (rank 0, ``lr_callbacks``
+            logger) when the peak LR is more than 10x outside the guide's range for it and the
+            optimizer's family (Adam-like or SGD, from the Trainer's optimizer class).
 
     Raises:
         ValueError: a bad argument; at ``Trainer(...)``, a scheduler given with ``optimizers=``
-            while ``schedule`` is set; at train start, a schedule that needs ``total_steps``.
+            while ``schedule`` is set; at train start, a schedule that needs ``total_steps``;
+            ``find_lr`` with a schedule without ``peak_lr``; at train start, ``find_lr`` on a
+            resumed run or with several processes (run ``find_lr`` once before, and write its peak).
     """
 
     def __init__(
@@ -100,7 +112,11 @@ class LRCallback(TrainerCallback, ExportableState):
         stop_on: Sequence[str] = ("nonfinite",),
         raise_on_stop: bool = False,
         stop_check_every: int = 1,
+        find_lr: bool | Mapping[str, Any] = False,
+        scenario: str | None = None,
     ):
+        self._sweep = sweep_options("LRCallback", find_lr, schedule)
+        self.scenario = check_scenario("LRCallback", scenario)
         if (
             isinstance(stop_check_every, bool)
             or not isinstance(stop_check_every, int)
@@ -119,7 +135,7 @@ class LRCallback(TrainerCallback, ExportableState):
         self._args = {
             "schedule": spec.to_spec() if isinstance(spec, Schedule) else None,
             "total_steps": total_steps, "steps_per_epoch": steps_per_epoch, "stop_on": list(stop_on),
-            "raise_on_stop": raise_on_stop, "stop_check_every": stop_check_every,
+            "raise_on_stop": raise_on_stop, "stop_check_every": stop_check_every, "scenario": self.scenario,
         }  # fmt: skip
         self.raise_on_stop, self.stop_check_every = raise_on_stop, stop_check_every
         self.losses = DeferredScalars(width=1)
@@ -132,6 +148,7 @@ class LRCallback(TrainerCallback, ExportableState):
         self._loss: Any = None
         self._lrs: list[float] = []
         self._warned = False
+        self._advised = False
         self._stop = False
 
     def on_init_end(
@@ -153,6 +170,8 @@ class LRCallback(TrainerCallback, ExportableState):
         base = [group.setdefault("initial_lr", group["lr"]) for group in groups]
         per_epoch = _steps_per_epoch(kw.get("train_dataloader"), args.gradient_accumulation_steps)
         total = state.max_steps if state.max_steps > 0 else None
+        if self._sweep is not None:  # before the schedule is bound: it may get a new peak
+            self._range_test(_calling_trainer(self), args, state)
         self.controller.start(total, per_epoch, base, args.process_index, args.world_size)
         self.step_count = state.global_step
         stored: Any = state.stateful_callbacks or {}  # a dict once loaded from trainer_state.json
@@ -164,6 +183,9 @@ class LRCallback(TrainerCallback, ExportableState):
                 "LRCallback: expected one LRCallback per Trainer (both would set the LR, and HF keys callback "
                 "state by class name); got several in trainer.callback_handler.callbacks. Keep one."
             )
+        if self.scenario is not None and self.controller.is_main and not self._advised:
+            optimizer = kw["optimizer"]
+            self._advise(groups, getattr(optimizer, "optimizer", optimizer))  # accelerate wraps it
         if self.controller.schedule is not None:
             self._own_scheduler(trainer, kw["optimizer"], state.global_step)
         self._wrap_training_step(trainer)
@@ -175,6 +197,30 @@ class LRCallback(TrainerCallback, ExportableState):
                 "reads the loss on the host twice per micro-batch. LRCallback still sees the real loss; set "
                 "TrainingArguments(logging_nan_inf_filter=False) so that HF's logs show it too, without the syncs."
             )
+
+    def _range_test(self, trainer: Trainer, args: TrainingArguments, state: TrainerState) -> None:
+        schedule: Schedule = self.controller.schedule  # type: ignore[assignment]  # sweep_options checked it
+        if state.global_step > 0 or args.world_size > 1:
+            raise ValueError(
+                f"LRCallback: find_lr runs at the start of a fresh single-process run; got "
+                f"global_step={state.global_step}, world_size={args.world_size}. Run find_lr(trainer) once "
+                f"beforehand and write its suggested peak_lr into the schedule."
+            )
+        result = find_lr(trainer, **self._sweep or {})
+        trainer.state = state  # find_lr restores a copy: keep the object HF's loop and callbacks hold
+        new, line, applied = schedule_after_range_test(schedule, result)
+        if args.process_index == 0:
+            logger.log(logging.INFO if applied else logging.WARNING, "LRCallback: %s", line)
+        self.controller.schedule = new
+        self._args["schedule"] = new.to_spec()  # a restored callback trains on with the schedule found
+
+    def _advise(self, groups: list[dict[str, Any]], optimizer: torch.optim.Optimizer) -> None:
+        schedule = self.controller.schedule
+        peak = peak_lr_of(schedule) if schedule is not None else float(groups[0]["lr"])
+        message = starting_lr_warning(self.scenario, peak, type(optimizer).__name__)
+        self._advised = True
+        if message is not None:
+            logger.warning("LRCallback: %s", message)
 
     def _attach_dashboards(self, trainer: Trainer) -> None:
         # The writers HF's own reporting callbacks hold; HF logs update t at global_step t + 1.
