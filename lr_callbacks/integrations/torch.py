@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - exercised only without torch
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import dashboard_sinks
 from ..deferred import DeferredScalars, Landed, check_loss
+from ..diagnostics.validate import check_int
 from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
 from ..starting_lr import check_scenario, starting_lr_warning
 from ._torch_snapshot import TorchSnapshot
@@ -114,17 +115,9 @@ class LRCallback:
                 f"LRCallback: optimizer must be a torch.optim.Optimizer; got optimizer={optimizer!r}. "
                 f"Pass the optimizer whose LR should follow the schedule."
             )
-        if (
-            isinstance(stop_check_every, bool)
-            or not isinstance(stop_check_every, int)
-            or stop_check_every < 1
-        ):
-            raise ValueError(
-                f"LRCallback: stop_check_every must be an int >= 1; got stop_check_every={stop_check_every!r}."
-            )
         self.optimizer = optimizer
         self.raise_on_stop = raise_on_stop
-        self.stop_check_every = stop_check_every
+        self.stop_check_every = check_int("LRCallback", "stop_check_every", stop_check_every, 1)
         self.controller = Controller(
             schedule,
             rules=rules,

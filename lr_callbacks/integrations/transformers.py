@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - exercised only without transformers
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import TensorBoardSink, WandbSink
 from ..deferred import DeferredScalars, Landed, check_loss
+from ..diagnostics.validate import check_int
 from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
 from ..schedules import Schedule
 from ..starting_lr import check_scenario, starting_lr_warning
@@ -117,14 +118,7 @@ class LRCallback(TrainerCallback, ExportableState):
     ):
         self._sweep = sweep_options("LRCallback", find_lr, schedule)
         self.scenario = check_scenario("LRCallback", scenario)
-        if (
-            isinstance(stop_check_every, bool)
-            or not isinstance(stop_check_every, int)
-            or stop_check_every < 1
-        ):
-            raise ValueError(
-                f"LRCallback: stop_check_every must be an int >= 1; got stop_check_every={stop_check_every!r}."
-            )
+        check_int("LRCallback", "stop_check_every", stop_check_every, 1)
         self.controller = Controller(
             schedule, rules=rules, sinks=sinks, stop_on=stop_on, total_steps=total_steps,
             steps_per_epoch=steps_per_epoch,
