@@ -34,7 +34,7 @@ class DeferredScalars:
         self._pending: deque[tuple[int, int, Any, tuple[Any, ...], Any]] = deque()
         self._buffer: Any = None
         self._values: Any = None
-        self._views: list[list[Any]] = []
+        self._views: list[list[Any] | None] = []
         self._next = 0
         self._ready: list[Landed] = []
 
@@ -42,44 +42,45 @@ class DeferredScalars:
         """Queue the scalars of ``step``: tensors (0-d or one element), numbers, or ``None``."""
         if len(values) != self.width:
             raise ValueError(f"DeferredScalars: expected {self.width} values per step; got {len(values)}.")
-        first = None
-        for value in values:
-            if value is not None and not isinstance(value, (int, float)):
-                _check_scalar(value)
-                first = value if first is None else first
-        if first is None:
+        tensors = [v for v in values if v is not None and not isinstance(v, (int, float))]
+        if not tensors:
             self._ready.append((step, tuple(None if v is None else float(v) for v in values), extra))
+            return
+        on_device = False
+        for value in tensors:
+            _check_scalar(value)
+            on_device = on_device or value.is_cuda
+        if not on_device and not self._pending:
+            # Host values with nothing in flight land at once: one reusable row, read right away.
+            self._copy(self._row(-1, tensors[0]), values, False)
+            self._ready.append((step, self._read(-1, values), extra))
             return
         if len(self._pending) >= self.capacity:
             self._pending[0][2].synchronize()
             self._collect()
         slot = self._next % self.capacity
         self._next += 1
-        cells = self._cells(first)[slot]
-        on_device = False
+        self._copy(self._row(slot, tensors[0]), values, on_device)
+        self._pending.append((step, slot, _record_event() if on_device else None, tuple(values), extra))
+
+    @staticmethod
+    def _copy(cells: list[Any], values: Sequence[Any], non_blocking: bool) -> None:
         for cell, value in zip(cells, values, strict=True):
             if value is not None and not isinstance(value, (int, float)):
-                on_device = on_device or value.is_cuda
                 source = value.detach()
-                cell.copy_(source if source.dim() == 0 else source.reshape(()), non_blocking=value.is_cuda)
-        if on_device:
-            self._pending.append((step, slot, _record_event(), tuple(values), extra))
-        elif not self._pending:  # a host copy has landed already: read it now, in order
-            self._ready.append((step, self._read(slot, values), extra))
-        else:
-            self._pending.append((step, slot, None, tuple(values), extra))
+                cell.copy_(source if source.dim() == 0 else source.reshape(()), non_blocking=non_blocking)
 
-    def _cells(self, like: Any) -> list[list[Any]]:
+    def _row(self, slot: int, like: Any) -> list[Any]:
+        """The 0-d views of one buffer row (slot -1: the host row), made once, on first use."""
         if self._buffer is None:
-            import torch
-
-            self._buffer = torch.empty(
-                (self.capacity, self.width), dtype=torch.float64, pin_memory=bool(like.is_cuda)
-            )
+            # Slots 0..capacity-1 form the ring; the last row serves host values read at once.
+            self._buffer = _new_buffer(self.capacity + 1, self.width, pinned=bool(like.is_cuda))
             self._values = self._buffer.numpy()  # a view: reading it never touches the device
-            # One 0-d view per cell, made once: a copy into it is the only per-step tensor op.
-            self._views = [[self._buffer[i, j] for j in range(self.width)] for i in range(self.capacity)]
-        return self._views
+            self._views = [None] * (self.capacity + 1)
+        cells = self._views[slot]
+        if cells is None:  # a copy into a view made once is the only per-step tensor op
+            cells = self._views[slot] = [self._buffer[slot, j] for j in range(self.width)]
+        return cells
 
     def _collect(self) -> None:
         while self._pending and (self._pending[0][2] is None or self._pending[0][2].query()):
@@ -89,8 +90,10 @@ class DeferredScalars:
     def _read(self, slot: int, values: Sequence[Any]) -> tuple[float | None, ...]:
         row = self._values[slot].tolist()  # plain floats, read from our own host buffer
         return tuple(
-            None if v is None else (float(v) if isinstance(v, (int, float)) else row[i])
-            for i, v in enumerate(values)
+            [
+                None if v is None else (float(v) if isinstance(v, (int, float)) else x)
+                for v, x in zip(values, row, strict=True)
+            ]
         )
 
     def ready(self) -> list[Landed]:
@@ -117,6 +120,12 @@ def _check_scalar(value: Any) -> None:
             f"LRCallback: the loss must be a scalar (one element); got a tensor of shape {tuple(value.shape)}. "
             f"Reduce it first, e.g. loss.mean()."
         )
+
+
+def _new_buffer(rows: int, width: int, pinned: bool) -> Any:
+    import torch
+
+    return torch.empty((rows, width), dtype=torch.float64, pin_memory=pinned)
 
 
 def _record_event() -> Any:

@@ -1,0 +1,79 @@
+"""The device path of DeferredScalars (ring slots, events, order, overflow) without a GPU.
+
+A CUDA copy cannot be made on this machine, so the two things only a GPU has are faked: a
+scalar that says it lives on the device (its value is a real CPU tensor) and the CUDA event
+recorded after its copy (here it completes when the test says so). Everything else is real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from lr_callbacks import deferred
+from lr_callbacks.deferred import DeferredScalars
+
+
+class FakeEvent:
+    def __init__(self, log: list[FakeEvent]) -> None:
+        self.done = False
+        log.append(self)
+
+    def query(self) -> bool:
+        return self.done
+
+    def synchronize(self) -> None:
+        self.done = True
+
+
+class DeviceScalar:
+    """Stands in for a 0-d CUDA tensor: only what DeferredScalars touches."""
+
+    is_cuda = True
+
+    def __init__(self, value: float) -> None:
+        self.value = torch.tensor(value)
+
+    def numel(self) -> int:
+        return 1
+
+    def detach(self) -> torch.Tensor:
+        return self.value
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[FakeEvent]:
+    log: list[FakeEvent] = []
+    monkeypatch.setattr(deferred, "_record_event", lambda: FakeEvent(log))
+    monkeypatch.setattr(
+        deferred, "_new_buffer", lambda rows, width, pinned: torch.empty(rows, width, dtype=torch.float64)
+    )
+    return log
+
+
+def test_device_values_wait_for_their_event_and_land_in_order(events: list[FakeEvent]) -> None:
+    queue = DeferredScalars(width=2, capacity=4)
+    queue.push(0, (DeviceScalar(1.5), None), "a")
+    queue.push(1, (torch.tensor(2.5), 0.25), "b")  # a host value behind one in flight waits its turn
+    queue.push(2, (DeviceScalar(3.5), DeviceScalar(0.5)), "c")
+    assert queue.ready() == [] and len(queue) == 3
+    events[0].done = True
+    assert queue.ready() == [(0, (1.5, None), "a"), (1, (2.5, 0.25), "b")]
+    events[1].done = True
+    assert queue.ready() == [(2, (3.5, 0.5), "c")]
+    queue.push(3, (torch.tensor(4.5), None), "d")  # nothing in flight: a host value lands at once
+    assert queue.ready() == [(3, (4.5, None), "d")]
+
+
+def test_a_full_ring_waits_for_the_oldest_copy_and_reuses_its_slot(events: list[FakeEvent]) -> None:
+    queue = DeferredScalars(width=1, capacity=2)
+    landed: list[Any] = []
+    for step in range(7):
+        queue.push(step, (DeviceScalar(10.0 + step),))
+        landed += queue.ready()
+    assert [e.done for e in events] == [True] * 5 + [False] * 2  # only overflow synchronized
+    landed += queue.drain()
+    assert landed == [(step, (10.0 + step,), None) for step in range(7)]
+    assert all(e.done for e in events)
