@@ -86,6 +86,7 @@ class Controller:
         self.base_lrs: list[float] = [1.0]
         self.rank, self.world_size = 0, 1
         self._pending_state: Mapping[str, Any] | None = None
+        self._pending_smoother: Sequence[Any] | None = None
 
     @property
     def is_main(self) -> bool:
@@ -123,6 +124,9 @@ class Controller:
                 for item in lint(self.bound):
                     logger.warning("lr_callbacks schedule lint [%s]: %s", item.code, item.message)
         self._smoother = LossSmoother()
+        if self._pending_smoother is not None:  # the dashboards' smoothed loss goes on where it was
+            self._smoother.mean, self._smoother.var = self._pending_smoother
+            self._pending_smoother = None
         self._run_info = self._describe(total, per_epoch)
         if self.is_main:
             self._metrics.log_run(self._run_info)
@@ -272,14 +276,21 @@ class Controller:
         self.monitor.report(alert)
 
     def state_dict(self) -> dict[str, Any]:
-        """Strict-JSON state: the monitor's statistics (the LR is recomputed from the step)."""
+        """Strict-JSON state: the monitor's statistics and the dashboards' smoothed loss (the LR is
+        recomputed from the step)."""
         monitor = self.monitor.state_dict() if self.monitor is not None else self._pending_state
-        return {"version": STATE_VERSION, "monitor": monitor}
+        smoother = (
+            [self._smoother.mean, self._smoother.var] if self.monitor is not None else self._pending_smoother
+        )
+        return {"version": STATE_VERSION, "monitor": monitor, "smoother": smoother}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what ``state_dict`` returned; rejects missing or unknown keys by name."""
+        """Restore what ``state_dict`` returned; rejects missing or unknown keys by name.
+
+        ``smoother`` is optional: states saved before it existed resume with a fresh smoothed loss.
+        """
         expected = {"version", "monitor"}
-        missing, unknown = expected - set(state), set(state) - expected
+        missing, unknown = expected - set(state), set(state) - expected - {"smoother"}
         if missing or unknown:
             raise ValueError(
                 f"Controller.load_state_dict: expected keys {sorted(expected)}; got missing={sorted(missing)}, "
@@ -290,10 +301,13 @@ class Controller:
                 f"Controller.load_state_dict: expected version={STATE_VERSION}; got "
                 f"version={state['version']!r}. The checkpoint was written by another release."
             )
+        smoother = state.get("smoother")
         if self.monitor is None:  # frameworks may restore callback state before training starts
-            self._pending_state = state["monitor"]
+            self._pending_state, self._pending_smoother = state["monitor"], smoother
         else:
             self.monitor.load_state_dict(dict(state["monitor"]))
+            if smoother is not None:
+                self._smoother.mean, self._smoother.var = smoother
 
     def close(self) -> None:
         """Flush and close every sink."""

@@ -110,6 +110,32 @@ def test_a_sink_added_after_start_gets_the_run_and_the_rest() -> None:
         controller.add_metric_sink(ListSink())
 
 
+def test_a_resumed_run_writes_the_same_smoothed_loss_as_an_uninterrupted_one() -> None:
+    def observe(controller: Controller, steps: range) -> None:
+        for t in steps:
+            controller.observe(t, 2.0 + math.sin(t), controller.lrs(t))
+
+    def smoothed(writer: RecordingWriter) -> list[tuple[str, float, int]]:
+        return [row for row in writer.scalars if row[0].startswith("lr_callbacks/loss_smoothed")]
+
+    whole = RecordingWriter()
+    controller = Controller(SPEC, sinks=[TensorBoardSink(whole)], total_steps=40)
+    controller.start(None, None, [0.1])
+    observe(controller, range(40))
+    first, second = RecordingWriter(), RecordingWriter()
+    controller = Controller(SPEC, sinks=[TensorBoardSink(first)], total_steps=40)
+    controller.start(None, None, [0.1])
+    observe(controller, range(25))
+    state = json.loads(json.dumps(controller.state_dict(), allow_nan=False))
+    resumed = Controller(SPEC, sinks=[TensorBoardSink(second)], total_steps=40)
+    resumed.load_state_dict(state)  # before start, as Lightning does
+    resumed.start(None, None, [0.1])
+    observe(resumed, range(25, 40))
+    assert smoothed(whole) and smoothed(first) + smoothed(second) == smoothed(whole)
+    old = {key: value for key, value in state.items() if key != "smoother"}
+    Controller(SPEC).load_state_dict(old)  # a state saved before the smoother was kept still loads
+
+
 def test_smoothing_skips_non_finite_and_the_band_holds_the_mean() -> None:
     smoother = LossSmoother(alpha=0.2)
     values = [smoother.update(x) for x in (1.0, 3.0, math.inf, 2.0)]
