@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from lr_callbacks.range_test import RangeTest, suggest
+from lr_callbacks.range_test import RangeTest, RangeTestResult, suggest
 
 
 def torch_lr_finder_steepest(
@@ -136,23 +136,39 @@ def lightning_pre_253(lrs: Sequence[float], losses: Sequence[float]) -> float | 
     return float(x[int(np.argmin(np.gradient(y.numpy())))])
 
 
-def ours(lrs: Sequence[float], losses: Sequence[float]) -> float | None:
-    """lr_callbacks: the live stop (S4) replayed, then ``suggest`` (onset / 10)."""
+def _ours(lrs: Sequence[float], losses: Sequence[float]) -> RangeTestResult:
+    """lr_callbacks: the live stop (S4) replayed, then ``suggest``."""
     test = RangeTest(start_lr=lrs[0], end_lr=lrs[-1], num_steps=len(lrs))
     for i, loss in enumerate(losses):
         test.record(i, loss)
         if test.should_stop:
             break
-    return suggest(test.lrs, test.losses).suggested_peak_lr
+    return suggest(test.lrs, test.losses)
 
 
-RULES = {
-    "lr_callbacks (onset/10)": ours,
+def ours(lrs: Sequence[float], losses: Sequence[float]) -> float | None:
+    """lr_callbacks peak suggestion (onset / 10), for one-cycle and other peaked schedules."""
+    return _ours(lrs, losses).suggested_peak_lr
+
+
+def ours_constant(lrs: Sequence[float], losses: Sequence[float]) -> float | None:
+    """lr_callbacks constant-LR suggestion (onset / 30)."""
+    return _ours(lrs, losses).suggested_constant_lr
+
+
+ANCHORS = {
     "torch-lr-finder steepest": torch_lr_finder_steepest,
     "fastai valley": fastai_valley,
     "fastai minimum/10": fastai_minimum,
     "fastai steep": fastai_steep,
     "Lightning 2.6.6": lightning_266,
     "Lightning < 2.5.3": lightning_pre_253,
+}
+# The anchors suggest one LR, used as-is whatever the schedule; ours depends on the schedule.
+RULES = {"lr_callbacks (onset/10)": ours, **ANCHORS}
+CONSTANT_RULES = {
+    "lr_callbacks (onset/30)": ours_constant,
+    "lr_callbacks onset/10 used as constant": ours,
+    **ANCHORS,
 }
 DEFAULTS = ("torch-lr-finder steepest", "fastai valley", "Lightning 2.6.6")

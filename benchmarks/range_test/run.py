@@ -2,13 +2,14 @@
 
 For each problem and seed: one LR sweep (1e-7 -> 10, 100 updates, no early stop) records the
 raw per-update losses once; every rule (with its own smoothing, stop and trimming) then
-suggests a peak LR from that same curve. Ground truth: one-cycle training for a fixed budget at
-every LR of a quarter-decade grid (1e-7 .. 10), all grid LRs trained side by side as a stack of
-independent models (same init, same batches). Regret = validation loss at the suggestion
-(interpolated on the grid in log10 LR) minus the best grid loss; diverged runs count as the
-untrained loss ln(C).
+suggests an LR from that same curve. Ground truth, per schedule (one-cycle and constant): training
+for a fixed budget at every LR of a quarter-decade grid (1e-7 .. 10), all grid LRs trained side
+by side as a stack of independent models (same init, same batches). Regret = validation loss at
+the suggestion (interpolated on the grid in log10 LR) minus the best grid loss; diverged runs
+count as the untrained loss ln(C). Our rule is scored with its peak suggestion on the one-cycle
+grid and its constant suggestion on the constant grid; the anchors' single suggestion on both.
 
-    .venv/bin/python benchmarks/range_test/run.py            # records (about 2-4 min), then scores
+    .venv/bin/python benchmarks/range_test/run.py            # records (about 3 min on 1 thread), then scores
     .venv/bin/python benchmarks/range_test/run.py --score    # re-score the saved recordings only
 """
 
@@ -31,15 +32,18 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).parent))
-from anchors import DEFAULTS, RULES
+from anchors import CONSTANT_RULES, DEFAULTS, RULES
 
 from lr_callbacks.range_test import RangeTest
-from lr_callbacks.schedules import OneCycle
+from lr_callbacks.schedules import Constant, OneCycle, Schedule
 
 HERE = Path(__file__).parent
 SEEDS = range(10)
 SWEEP_STEPS = 100
 GRID = [10 ** (e / 4) for e in range(-28, 5)]  # 1e-7 .. 10, quarter decades
+# Unit-peak shapes, scaled by each grid LR; the rules each schedule's grid scores.
+SCHEDULES: dict[str, Schedule] = {"one_cycle": OneCycle(peak_lr=1.0), "constant": Constant(peak_lr=1.0)}
+RULES_OF = {"one_cycle": RULES, "constant": CONSTANT_RULES}
 
 
 @dataclass(frozen=True)
@@ -147,15 +151,17 @@ def record_sweep(problem: Problem, data: tuple[torch.Tensor, ...], seed: int) ->
     return losses
 
 
-def grid_losses(problem: Problem, data: tuple[torch.Tensor, ...], seed: int) -> list[float]:
-    """Validation loss after one-cycle training at every grid LR (capped at ln C)."""
+def grid_losses(
+    problem: Problem, data: tuple[torch.Tensor, ...], seed: int, schedule: Schedule
+) -> list[float]:
+    """Validation loss after training with ``schedule`` scaled to every grid LR (capped at ln C)."""
     x_train, y_train, x_val, y_val = data
     classes = int(y_train.max()) + 1
     model = Stack([x_train.shape[1], *problem.hidden, classes], len(GRID), seed)
     groups = [{"params": model.params_of(c), "lr": lr} for c, lr in enumerate(GRID)]
     optimizer = make_optimizer(problem.optimizer, groups)
     steps = problem.budget_epochs * (len(x_train) // problem.batch_size)
-    shape = OneCycle(peak_lr=1.0).bind(total_steps=steps)
+    shape = schedule.bind(total_steps=steps)
     stream = batches(len(x_train), problem.batch_size, 1000 + seed)
     for t in range(steps):
         for group, lr in zip(optimizer.param_groups, GRID, strict=True):
@@ -184,7 +190,9 @@ def record(path: Path) -> dict[str, Any]:
             {
                 "seed": seed,
                 "losses": record_sweep(problem, data, seed),
-                "grid_val_loss": grid_losses(problem, data, seed),
+                "grid_val_loss": {
+                    kind: grid_losses(problem, data, seed, schedule) for kind, schedule in SCHEDULES.items()
+                },
             }
             for seed in SEEDS
         ]
@@ -214,73 +222,86 @@ def spiked(losses: list[float], seed: int) -> list[float]:
     return out
 
 
+def score_rules(
+    lrs: list[float], grid: list[float], runs: list[dict[str, Any]], kind: str, rules: dict[str, Any]
+) -> dict[str, Any]:
+    """Every rule's suggestions on the clean and spiked curves, scored on the ``kind`` grid."""
+    rows = {}
+    for rule, fn in rules.items():
+        clean = [fn(lrs, run["losses"]) for run in runs]
+        spikes = [fn(lrs, spiked(run["losses"], run["seed"])) for run in runs]
+        regrets = [regret(grid, run["grid_val_loss"][kind], lr) for run, lr in zip(runs, clean, strict=True)]
+        logs = [math.log10(lr) for lr in clean if lr]
+        shifts = [
+            abs(math.log10(a) - math.log10(b)) if a and b else math.inf
+            for a, b in zip(clean, spikes, strict=True)
+        ]
+        rows[rule] = {
+            "suggestions": clean,
+            "sd_decades": statistics.pstdev(logs) if len(logs) > 1 else None,
+            "regret_mean": statistics.fmean(regrets),
+            "regret_max": max(regrets),
+            "spike_shift_median": statistics.median(shifts),
+            "spike_shift_max": max(shifts),
+            "none": sum(lr is None for lr in clean),
+        }
+    return rows
+
+
 def score(recorded: dict[str, Any]) -> dict[str, Any]:
+    """Per problem and schedule: the best grid LR of each seed and every rule's scores."""
     lrs, grid = recorded["sweep_lrs"], recorded["grid"]
     table: dict[str, Any] = {}
     for name, problem in recorded["problems"].items():
-        rows = {}
-        best_lrs = [grid[int(np.argmin(run["grid_val_loss"]))] for run in problem["runs"]]
-        for rule, fn in RULES.items():
-            clean = [fn(lrs, run["losses"]) for run in problem["runs"]]
-            spikes = [fn(lrs, spiked(run["losses"], run["seed"])) for run in problem["runs"]]
-            regrets = [
-                regret(grid, run["grid_val_loss"], lr) for run, lr in zip(problem["runs"], clean, strict=True)
-            ]
-            logs = [math.log10(lr) for lr in clean if lr]
-            shifts = [
-                abs(math.log10(a) - math.log10(b)) if a and b else math.inf
-                for a, b in zip(clean, spikes, strict=True)
-            ]
-            rows[rule] = {
-                "suggestions": clean,
-                "sd_decades": statistics.pstdev(logs) if len(logs) > 1 else None,
-                "regret_mean": statistics.fmean(regrets),
-                "regret_max": max(regrets),
-                "spike_shift_median": statistics.median(shifts),
-                "spike_shift_max": max(shifts),
-                "none": sum(lr is None for lr in clean),
+        runs = problem["runs"]
+        table[name] = {
+            kind: {
+                "best_grid_lrs": [grid[int(np.argmin(run["grid_val_loss"][kind]))] for run in runs],
+                "rules": score_rules(lrs, grid, runs, kind, RULES_OF[kind]),
             }
-        table[name] = {"best_grid_lrs": best_lrs, "rules": rows}
+            for kind in SCHEDULES
+        }
     return table
 
 
-def markdown(table: dict[str, Any]) -> str:
+def markdown(table: dict[str, Any], kind: str) -> str:
     names = list(table)
     short = [n.split("_bs")[0] for n in names]
+    spikes = kind == "one_cycle"  # the constant rules are the same curves' suggestions: same shifts
     lines = [
         "| rule | sd of log10 LR, decades ("
         + " / ".join(short)
-        + ") | worst sd | mean regret | worst regret | spike shift median / max (decades) |",
-        "|---|---|---|---|---|---|",
+        + ") | worst sd | mean regret | worst regret |"
+        + (" spike shift median / max (decades) |" if spikes else ""),
+        "|---|---|---|---|---|" + ("---|" if spikes else ""),
     ]
-    for rule in RULES:
-        rows = [table[n]["rules"][rule] for n in names]
+    for rule in RULES_OF[kind]:
+        rows = [table[n][kind]["rules"][rule] for n in names]
         sds = [r["sd_decades"] for r in rows]
         sd_text = " / ".join("n/a" if s is None else f"{s:.2f}" for s in sds)
         worst_sd = max(s for s in sds if s is not None)
         regret_mean = statistics.fmean(r["regret_mean"] for r in rows)
         regret_max = max(r["regret_max"] for r in rows)
-        shift_med = statistics.median([r["spike_shift_median"] for r in rows])
-        shift_max = max(r["spike_shift_max"] for r in rows)
-        label = (
-            f"**{rule}**"
-            if rule.startswith("lr_callbacks")
-            else rule + (" (default)" if rule in DEFAULTS else "")
-        )
-        lines.append(
-            f"| {label} | {sd_text} | {worst_sd:.2f} | {regret_mean:.3f} | {regret_max:.3f} | {shift_med:.2f} / {shift_max:.2f} |"
-        )
+        label = f"**{rule}**" if rule.startswith("lr_callbacks (") else rule
+        label += " (default)" if rule in DEFAULTS else ""
+        line = f"| {label} | {sd_text} | {worst_sd:.2f} | {regret_mean:.3f} | {regret_max:.3f} |"
+        if spikes:
+            shift_med = statistics.median([r["spike_shift_median"] for r in rows])
+            shift_max = max(r["spike_shift_max"] for r in rows)
+            line += f" {shift_med:.2f} / {shift_max:.2f} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
-def per_problem(table: dict[str, Any], grid: list[float]) -> str:
+def per_problem(table: dict[str, Any], kind: str) -> str:
     lines = []
     for name, entry in table.items():
-        best = entry["best_grid_lrs"]
-        lines.append(f"\n**{name}**: best one-cycle grid LR per seed {min(best):.2g} .. {max(best):.2g}\n")
+        best = entry[kind]["best_grid_lrs"]
+        label = kind.replace("_", "-")
+        lines.append(f"\n**{name}**: best {label} grid LR per seed {min(best):.2g} .. {max(best):.2g}\n")
         lines.append("| rule | median suggestion | min .. max | sd (dec) | mean regret | worst regret |")
         lines.append("|---|---|---|---|---|---|")
-        for rule, row in entry["rules"].items():
+        for rule, row in entry[kind]["rules"].items():
             got = [s for s in row["suggestions"] if s]
             med = statistics.median(got) if got else float("nan")
             sd = "n/a" if row["sd_decades"] is None else f"{row['sd_decades']:.2f}"
@@ -288,6 +309,21 @@ def per_problem(table: dict[str, Any], grid: list[float]) -> str:
             lines.append(
                 f"| {rule} | {med:.2g} | {span} | {sd} | {row['regret_mean']:.3f} | {row['regret_max']:.3f} |"
             )
+    return "\n".join(lines)
+
+
+def best_lrs(table: dict[str, Any]) -> str:
+    """The best grid LR per schedule, and how far the best constant LR sits below the best peak."""
+    lines = [
+        "| problem | best one-cycle peak LR, median (min .. max) | best constant LR, median (min .. max) "
+        "| peak / constant per seed, median (min .. max) |",
+        "|---|---|---|---|",
+    ]
+    for name, entry in table.items():
+        peak, const = entry["one_cycle"]["best_grid_lrs"], entry["constant"]["best_grid_lrs"]
+        ratio = [p / c for p, c in zip(peak, const, strict=True)]
+        cells = [f"{statistics.median(v):.2g} ({min(v):.2g} .. {max(v):.2g})" for v in (peak, const, ratio)]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -299,33 +335,39 @@ def figure(recorded: dict[str, Any], table: dict[str, Any], path: Path) -> None:
 
     grid = np.array(recorded["grid"])
     names = list(table)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.2), dpi=130, sharey=False)
-    colours = {
-        "lr_callbacks (onset/10)": "black",
+    fig, axes = plt.subplots(
+        len(SCHEDULES), len(names), figsize=(4.2 * len(names), 4.2 * len(SCHEDULES)), dpi=110
+    )
+    anchors = {
         "torch-lr-finder steepest": "#1f77b4",
         "fastai valley": "#ff7f0e",
         "Lightning 2.6.6": "#2ca02c",
     }
-    for ax, name in zip(axes, names, strict=True):
-        runs = recorded["problems"][name]["runs"]
-        val = np.array([run["grid_val_loss"] for run in runs])
-        for row in val:
-            ax.plot(grid, row, color="#c9d6e3", linewidth=0.8)
-        ax.plot(
-            grid, np.median(val, 0), color="#4a6f94", linewidth=2, label="val loss after one-cycle (median)"
-        )
-        top = float(np.max(val))
-        for k, (rule, colour) in enumerate(colours.items()):
-            sugg = [s for s in table[name]["rules"][rule]["suggestions"] if s]
-            ax.scatter(sugg, [top * (1.02 + 0.05 * k)] * len(sugg), color=colour, s=14, label=rule, zorder=3)
-        ax.set_xscale("log")
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("peak LR")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("validation loss (capped at ln C)")
-    axes[0].legend(fontsize=7, loc="lower left")
+    for row_axes, kind in zip(axes, SCHEDULES, strict=True):
+        colours = {next(iter(RULES_OF[kind])): "black", **anchors}
+        for ax, name in zip(row_axes, names, strict=True):
+            val = np.array([run["grid_val_loss"][kind] for run in recorded["problems"][name]["runs"]])
+            for seed_val in val:
+                ax.plot(grid, seed_val, color="#c9d6e3", linewidth=0.8)
+            ax.plot(
+                grid, np.median(val, 0), color="#4a6f94", linewidth=2, label=f"val loss after {kind} (median)"
+            )
+            top = float(np.max(val))
+            for k, (rule, colour) in enumerate(colours.items()):
+                sugg = [s for s in table[name][kind]["rules"][rule]["suggestions"] if s]
+                ax.scatter(
+                    sugg, [top * (1.02 + 0.05 * k)] * len(sugg), color=colour, s=14, label=rule, zorder=3
+                )
+            ax.set_xscale("log")
+            ax.set_title(f"{name}: {kind}", fontsize=9)
+            ax.set_xlabel("peak LR" if kind == "one_cycle" else "constant LR")
+            ax.grid(True, alpha=0.3)
+        row_axes[0].set_ylabel("validation loss (capped at ln C)")
+        row_axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(
-        "Range-test suggestions per seed (dots, one row per rule) against the one-cycle LR grid", fontsize=10
+        "Range-test suggestions per seed (dots, one row per rule) against the one-cycle (top) and "
+        "constant (bottom) LR grids",
+        fontsize=10,
     )
     fig.tight_layout()
     fig.savefig(path)
@@ -342,8 +384,9 @@ def main() -> None:
     table = score(recorded)
     (HERE / "results.json").write_text(json.dumps(table, indent=1, default=lambda v: None))
     figure(recorded, table, HERE / "figure.png")
-    print(markdown(table))
-    print(per_problem(table, recorded["grid"]))
+    for kind in SCHEDULES:
+        print(f"\n## {kind}\n\n{markdown(table, kind)}\n{per_problem(table, kind)}")
+    print(f"\n{best_lrs(table)}")
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
