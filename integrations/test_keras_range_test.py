@@ -41,24 +41,32 @@ class Failing(keras.layers.Layer):  # type: ignore[misc]
         return inputs
 
 
-def make_model(fail_at: int | None = None) -> Any:
+class UnseededNoise(keras.layers.Layer):  # type: ignore[misc]
+    """Gaussian noise from ``keras.random`` without a seed: Keras's global seed generator."""
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return inputs + 0.01 * keras.random.normal(keras.ops.shape(inputs)) if training else inputs
+
+
+def make_model(fail_at: int | None = None, built: bool = True, noise: bool = False) -> Any:
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
-            keras.Input((64,)),
+            *([keras.Input((64,))] if built else []),  # without an Input the first training call builds it
             keras.layers.Dense(64),
             keras.layers.BatchNormalization(),  # moving statistics change during a sweep
             keras.layers.ReLU(),
             keras.layers.Dropout(0.1),  # a seed generator advances during a sweep
             Failing(fail_at),
+            *([UnseededNoise()] if noise else []),
             keras.layers.Dense(10),
         ]
     )
     return model
 
 
-def compile_model(fail_at: int | None = None) -> Any:
-    model = make_model(fail_at)
+def compile_model(fail_at: int | None = None, built: bool = True, noise: bool = False) -> Any:
+    model = make_model(fail_at, built, noise)
     model.compile(
         keras.optimizers.Adam(learning_rate=1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -103,6 +111,27 @@ def test_find_lr_suggests_a_sensible_lr_and_restores_everything(tmp_path: Path) 
     drawn = draws()
     random.setstate(rng[0]), np.random.set_state(rng[1]), torch.set_rng_state(rng[2])
     assert drawn == draws()
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("state", ["never trained", "unbuilt", "trained"])
+def test_fit_after_find_lr_is_the_fit_without_it(state: str, shuffle: bool) -> None:
+    # A never-trained model's first fit builds its compiled loss and metrics from a batch of an
+    # extra torch DataLoader pass, which draws the torch RNG; find_lr must leave that build to the
+    # fit, or every later Dropout mask shifts. Unseeded keras.random calls draw from Keras's global
+    # seed generator, which the sweep advances.
+    x, y = digits()
+
+    def fit(sweep: bool) -> list[Any]:
+        model = compile_model(built=state != "unbuilt", noise=True)
+        if state == "trained":
+            model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)
+        if sweep:
+            find_lr(model, x, y, batch_size=32, num_steps=20)
+        model.fit(x[:256], y[:256], batch_size=32, epochs=1, shuffle=shuffle, verbose=0)
+        return values([*model.variables, *model.optimizer.variables, *model.metrics_variables])
+
+    assert_equal(fit(sweep=False), fit(sweep=True))
 
 
 def test_the_per_batch_loss_is_recorded_not_the_running_mean() -> None:

@@ -37,6 +37,7 @@ Translation, not decisions (those are the ``Controller``'s):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -385,8 +386,11 @@ def find_lr(
 
     Restored in ``finally`` (also after an early stop or an exception): every model variable
     (weights, BatchNorm statistics, seed generators), every optimizer variable (iterations,
-    learning rate, moments, accumulators; variables the sweep built are reset to zero), the
-    metrics' variables, and the RNG states (``random``, numpy, torch).
+    learning rate, moments, accumulators), the metrics' variables, the RNG states (``random``,
+    numpy, torch, and Keras's generator for unseeded ``keras.random`` calls), and the compiled
+    loss and metrics as they were: left unbuilt when no training call has built them yet, so the
+    first ``fit`` after the sweep draws the RNG exactly as it would have without it. A model without its input shape (no ``keras.Input``) is built, with its
+    initial weights, before the sweep, and keeps them.
 
     Args:
         model: a compiled ``keras.Model`` whose optimizer's ``learning_rate`` is a float.
@@ -410,7 +414,10 @@ def find_lr(
     test = RangeTest(start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode=mode)
     snapshot = _KerasSnapshot(model)
     try:
-        _sweep(test, model, _batches(x, y, batch_size))
+        batches = _batches(x, y, batch_size)
+        first = next(batches)
+        snapshot.build(first)
+        _sweep(test, model, itertools.chain([first], batches))
     finally:
         snapshot.restore()
     result = test.result()
@@ -468,7 +475,13 @@ def _repeat(batches: Any) -> Iterator[tuple[Any, Any]]:
 
 
 class _KerasSnapshot:
-    """Copies of every variable a range test touches, and the RNG states; ``restore()`` puts them back."""
+    """Copies of every variable a range test touches, and the RNG states; ``restore()`` puts them back.
+
+    Keras's first ``fit`` on a model whose compiled loss or metrics are unbuilt (Keras's
+    ``Trainer._symbolic_build``) takes a batch from its data loader to build them, which draws the
+    torch RNG; once built, ``fit`` draws nothing. So the sweep builds fresh copies of those unbuilt
+    objects, and ``restore()`` puts back the unbuilt originals for the next ``fit`` to build.
+    """
 
     def __init__(self, model: Any) -> None:
         import random
@@ -477,28 +490,81 @@ class _KerasSnapshot:
 
         self.model = model
         self.optimizer = model.optimizer
-        self.optimizer_variables = [(v, np.array(v.numpy(), copy=True)) for v in self.optimizer.variables]
-        self.built = self.optimizer.built
-        self.learning_rate = np.array(self.optimizer._learning_rate.numpy(), copy=True)
-        self.variables = [
-            (v, np.array(v.numpy(), copy=True)) for v in [*model.variables, *model.metrics_variables]
-        ]
         self.rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+        self.global_seed = _global_seed_generator()
+        self.global_state = (
+            None if self.global_seed is None else np.array(self.global_seed.state.numpy(), copy=True)
+        )
+        self.learning_rate = np.array(self.optimizer._learning_rate.numpy(), copy=True)
+        self.compiled = {
+            "_compile_loss": model._compile_loss,
+            "_compile_metrics": model._compile_metrics,
+            "train_function": model.train_function,  # None until a training call makes it
+        }
+        _set_untracked(
+            model,
+            _compile_loss=_fresh_if_unbuilt(model._compile_loss),
+            _compile_metrics=_fresh_if_unbuilt(model._compile_metrics),
+        )
+        self.optimizer_variables: list[tuple[Any, Any]] = []
+        self.variables: list[tuple[Any, Any]] = []
+
+    def build(self, batch: tuple[Any, Any]) -> None:
+        """Build what the first training call would (weights, optimizer, loss, metrics), then copy it."""
+        self.model._symbolic_build(data_batch=(*batch, None))
+        self.optimizer_variables = [(v, np.array(v.numpy(), copy=True)) for v in self.optimizer.variables]
+        self.variables = [
+            (v, np.array(v.numpy(), copy=True))
+            for v in [*self.model.variables, *self.model.metrics_variables]
+        ]
 
     def restore(self) -> None:
         import random
 
         import torch
 
-        for variable, value in self.variables:
-            variable.assign(value)
-        saved = {id(v) for v, _ in self.optimizer_variables}
-        for variable in self.optimizer.variables:  # built by the sweep: back to a fresh optimizer's zeros
-            if id(variable) not in saved:
-                variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
-        for variable, value in self.optimizer_variables:
+        for variable, value in [*self.variables, *self.optimizer_variables]:
             variable.assign(value)
         self.optimizer._learning_rate.assign(self.learning_rate)
         random.setstate(self.rng[0])
         np.random.set_state(self.rng[1])
         torch.set_rng_state(self.rng[2])
+        _set_global_seed_generator(self.global_seed, self.global_state)
+        _set_untracked(self.model, **self.compiled)
+
+
+def _global_seed_generator() -> Any:
+    """Keras's generator for unseeded ``keras.random`` calls; ``None`` until their first use."""
+    from keras.src.backend.common import global_state
+
+    return global_state.get_global_attribute("global_seed_generator")
+
+
+def _set_global_seed_generator(generator: Any, state: Any) -> None:
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("global_seed_generator", generator)  # None: made again on first use
+    if generator is not None:
+        generator.state.assign(state)
+
+
+def _set_untracked(model: Any, **attributes: Any) -> None:
+    # As ``compile`` sets them: through Keras's tracking a metric would join ``model.metrics`` twice.
+    for name, value in attributes.items():
+        object.__setattr__(model, name, value)
+
+
+def _fresh_if_unbuilt(compiled: Any) -> Any:
+    """An unbuilt copy of Keras's ``CompileLoss``/``CompileMetrics`` to build in its place; else itself."""
+    if compiled is None or compiled.built:
+        return compiled
+    if hasattr(compiled, "_user_loss"):
+        return type(compiled)(
+            compiled._user_loss,
+            compiled._user_loss_weights,
+            reduction=compiled.reduction,
+            output_names=compiled.output_names,
+        )
+    return type(compiled)(
+        compiled._user_metrics, compiled._user_weighted_metrics, output_names=compiled.output_names
+    )
