@@ -40,6 +40,9 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def read_records(root: Path) -> list[Any]:
     """Every record of the run: a 7-byte header, then 32 KiB blocks of LevelDB-log records."""
+    # Offline, wandb.finish() can return before the service has written the file's last block;
+    # teardown waits for the service to exit, and with it for the file to be whole.
+    wandb.teardown()
     [path] = list(root.rglob("offline-run-*/run-*.wandb"))
     data, records, chunk, offset = path.read_bytes(), [], b"", 7
     while offset + 7 <= len(data):
@@ -59,6 +62,9 @@ def read_records(root: Path) -> list[Any]:
             chunk = b""
         elif kind == 2:
             chunk = data[offset - length : offset]
+    assert records and records[-1].WhichOneof("record_type") == "exit", (
+        "the run file ends before its exit record"
+    )
     return records
 
 
@@ -170,3 +176,53 @@ def test_a_raising_wandb_run_never_stops_training(tmp_path: Path, caplog: pytest
 def test_a_run_without_the_methods_is_named() -> None:
     with pytest.raises(TypeError, match="WandbSink: run needs the methods"):
         WandbSink(object())
+
+
+def test_hf_trainer_logs_into_the_wandb_callbacks_run_on_train_global_step(
+    offline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("transformers")
+    from test_transformers import TinyGPT2, make_trainer, two_groups
+
+    from lr_callbacks.diagnostics import NonFiniteRule
+    from lr_callbacks.integrations.transformers import LRCallback as HFLRCallback
+    from lr_callbacks.schedules import parse
+
+    monkeypatch.setenv("WANDB_PROJECT", "lr-callbacks-test")
+    spec, n, nan_at = "warmup_cosine(peak_lr=0.01, warmup=3, min_lr_ratio=0.1)", 16, 12
+    model = TinyGPT2(poison_at=nan_at)  # one micro-batch per update: the loss of update 12 is NaN
+    callback = HFLRCallback(spec, rules=[NonFiniteRule()], stop_on=())
+    trainer, probe = make_trainer(
+        tmp_path, callback, model, optimizers=(two_groups(model), None), max_steps=n, report_to=["wandb"]
+    )
+    trainer.train()
+    wandb.finish()  # HF's callback leaves its run open (until exit)
+    assert len(list(offline.rglob("offline-run-*"))) == 1  # our sink wrote into HF's run, made none
+    records = read_records(offline)
+    rows = history(records)
+    ours = {row["train/global_step"]: row for row in rows if "lr_callbacks/loss" in row}
+    hf = {row["train/global_step"]: row for row in rows if "train/loss" in row}
+    steps = list(range(1, n + 1))  # HF logs update t at global_step t + 1
+    assert sorted(ours) == sorted(hf) == steps
+    assert sum("lr_callbacks/lr/group0" in row for row in rows) == n  # once per update, not twice
+    schedule = parse(spec).bind(total_steps=n, steps_per_epoch=6)
+    assert [ours[k]["lr_callbacks/lr/group0"] for k in steps] == [schedule(k - 1) for k in steps]
+    assert [lrs[0] for lrs in probe.lrs] == [schedule(t) for t in range(n)]
+    assert [ours[k]["lr_callbacks/lr/group1"] for k in steps] == pytest.approx(
+        [lrs[1] for lrs in probe.lrs], rel=1e-12
+    )
+    assert [ours[k]["lr_callbacks/lr/group0"] for k in steps] == [hf[k]["train/learning_rate"] for k in steps]
+    losses = [(ours[k]["lr_callbacks/loss"], hf[k]["train/loss"]) for k in steps]
+    assert [a for a, _ in losses[:nan_at]] == pytest.approx([b for _, b in losses[:nan_at]], rel=1e-6)
+    assert all(math.isfinite(a) for a, _ in losses[:nan_at])
+    assert math.isnan(losses[nan_at][0]) and math.isnan(losses[nan_at][1])
+    assert [k for k in steps if ours[k]["lr_callbacks/alert_level"] > 0] == [nan_at + 1]
+    metrics = {
+        (r.metric.glob_name, r.metric.step_metric) for r in records if r.WhichOneof("record_type") == "metric"
+    }
+    assert ("lr_callbacks/*", "train/global_step") in metrics
+    assert [(a.rule, a.step) for a in callback.alerts] == [("nonfinite", nan_at)]
+    [alert] = [r.alert for r in records if r.WhichOneof("record_type") == "alert"]
+    assert (alert.title, alert.level) == ("lr_callbacks: nonfinite", "ERROR")
+    [table_row] = [row for row in rows if "lr_callbacks/alerts/_type" in row]
+    assert table_row["train/global_step"] == nan_at + 1
