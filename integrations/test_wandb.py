@@ -178,8 +178,9 @@ def test_a_run_without_the_methods_is_named() -> None:
         WandbSink(object())
 
 
+@pytest.mark.parametrize("wired", ["report_to", "WandbCallback added after LRCallback"])
 def test_hf_trainer_logs_into_the_wandb_callbacks_run_on_train_global_step(
-    offline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    offline: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wired: str
 ) -> None:
     pytest.importorskip("transformers")
     from test_transformers import TinyGPT2, make_trainer, two_groups
@@ -192,9 +193,14 @@ def test_hf_trainer_logs_into_the_wandb_callbacks_run_on_train_global_step(
     spec, n, nan_at = "warmup_cosine(peak_lr=0.01, warmup=3, min_lr_ratio=0.1)", 16, 12
     model = TinyGPT2(poison_at=nan_at)  # one micro-batch per update: the loss of update 12 is NaN
     callback = HFLRCallback(spec, rules=[NonFiniteRule()], stop_on=())
+    report_to = ["wandb"] if wired == "report_to" else []
     trainer, probe = make_trainer(
-        tmp_path, callback, model, optimizers=(two_groups(model), None), max_steps=n, report_to=["wandb"]
+        tmp_path, callback, model, optimizers=(two_groups(model), None), max_steps=n, report_to=report_to
     )
+    if not report_to:  # its on_train_begin, which opens the run, comes after LRCallback's
+        from transformers.integrations import WandbCallback
+
+        trainer.add_callback(WandbCallback)
     trainer.train()
     wandb.finish()  # HF's callback leaves its run open (until exit)
     assert len(list(offline.rglob("offline-run-*"))) == 1  # our sink wrote into HF's run, made none

@@ -66,11 +66,30 @@ class ScheduleLR(torch.optim.lr_scheduler.LambdaLR):
     """The Trainer's scheduler while `LRCallback` owns the LR: ``lr_lambdas[i](t)`` is group i's LR.
 
     A ``LambdaLR`` whose lambdas are plain functions (saved as ``None``), so that its checkpoint
-    loads into the scheduler HF builds on resume.
+    loads into the scheduler HF builds on resume; ``lrs(t)`` gives every group's LR in one call.
     """
 
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, lrs: Callable[[int], list[float]], last_epoch: int
+    ) -> None:
+        self._lrs = lrs  # before LambdaLR's __init__, which steps once
+        lambdas = [_group_lr(lrs, i) for i in range(len(optimizer.param_groups))]
+        super().__init__(optimizer, lambdas, last_epoch=last_epoch)
+
     def get_lr(self) -> list[float | torch.Tensor]:
-        return [fn(self.last_epoch) for fn in self.lr_lambdas]
+        return list(self._lrs(self.last_epoch))
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        del state["_lrs"]  # the callback's method: the LR is recomputed from the step on resume
+        return state
+
+
+def _group_lr(lrs: Callable[[int], list[float]], index: int) -> Callable[[int], float]:
+    def lr(t: int) -> float:
+        return lrs(t)[index]
+
+    return lr
 
 
 class LRCallback(TrainerCallback, ExportableState):
@@ -183,7 +202,6 @@ class LRCallback(TrainerCallback, ExportableState):
         if self.controller.schedule is not None:
             self._own_scheduler(trainer, kw["optimizer"], state.global_step)
         self._wrap_training_step(trainer)
-        self._attach_dashboards(trainer)
         if args.logging_nan_inf_filter and self.controller.is_main and not self._warned:
             self._warned = True
             logger.warning(
@@ -217,14 +235,15 @@ class LRCallback(TrainerCallback, ExportableState):
             logger.warning("LRCallback: %s", message)
 
     def _attach_dashboards(self, trainer: Trainer) -> None:
-        # The writers HF's own reporting callbacks hold; HF logs update t at global_step t + 1.
+        # The writers HF's own reporting callbacks hold; HF logs update t at global_step t + 1. Done
+        # at the first update's end, when every callback's on_train_begin (which opens them) has run.
+        self._dashboards_attached = True
+        if not self.controller.is_main:
+            return
         callbacks = trainer.callback_handler.callbacks
         tensorboard = next((c for c in callbacks if isinstance(c, TensorBoardCallback)), None)
         wandb = next((c for c in callbacks if type(c).__name__ == "WandbCallback"), None)
         run = getattr(getattr(wandb, "_wandb", None), "run", None)
-        if not self.controller.is_main or self._dashboards_attached:
-            return
-        self._dashboards_attached = True
         if tensorboard is not None and tensorboard.tb_writer is not None:
             self.controller.add_metric_sink(TensorBoardSink(tensorboard.tb_writer, step_offset=1))
         if run is not None:
@@ -235,15 +254,11 @@ class LRCallback(TrainerCallback, ExportableState):
             trainer.lr_scheduler, ScheduleLR
         ):
             raise ValueError(_FOUGHT)
-        lambdas = [self._group_lr(i) for i in range(len(optimizer.param_groups))]
-        self._scheduler = ScheduleLR(optimizer, lambdas, last_epoch=t - 1)  # sets the LR of update t
+        self._scheduler = ScheduleLR(optimizer, self._lrs_of, last_epoch=t - 1)  # sets the LR of update t
         trainer.lr_scheduler = trainer.callback_handler.lr_scheduler = self._scheduler
 
-    def _group_lr(self, index: int) -> Callable[[int], float]:
-        def lr(t: int) -> float:
-            return self.controller.lrs(t)[index]  # type: ignore[index]
-
-        return lr
+    def _lrs_of(self, t: int) -> list[float]:
+        return self.controller.lrs(t)  # type: ignore[return-value]  # a schedule is set: never None
 
     def _wrap_training_step(self, trainer: Trainer) -> None:
         self._unwrap()
@@ -290,6 +305,8 @@ class LRCallback(TrainerCallback, ExportableState):
                 f"LRCallback: no training loss reached the callback for update {t - 1}; got loss=None. Train with "
                 f"Trainer.train() and let training_step return the loss tensor."
             )
+        if not self._dashboards_attached:
+            self._attach_dashboards(self._trainer)
         self.losses.push(t - 1, (self._loss,), self._lrs)
         self._loss = None
         self._observe(self.losses.ready())
