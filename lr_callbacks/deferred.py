@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 Landed = tuple[int, tuple[float | None, ...], Any]
+_IN_ROW = object()  # stands for a value copied into the buffer row
 
 
 class DeferredScalars:
@@ -42,33 +43,39 @@ class DeferredScalars:
         """Queue the scalars of ``step``: tensors (0-d or one element), numbers, or ``None``."""
         if len(values) != self.width:
             raise ValueError(f"DeferredScalars: expected {self.width} values per step; got {len(values)}.")
-        tensors = [v for v in values if v is not None and not isinstance(v, (int, float))]
-        if not tensors:
-            self._ready.append((step, tuple(None if v is None else float(v) for v in values), extra))
+        first, on_device = None, False
+        for value in values:
+            if value is not None and not isinstance(value, (int, float)):
+                if value.numel() != 1:
+                    _refuse_shape(value)
+                first = value if first is None else first
+                on_device = on_device or value.is_cuda
+        if first is None:
+            self._ready.append((step, tuple([None if v is None else float(v) for v in values]), extra))
             return
-        on_device = False
-        for value in tensors:
-            _check_scalar(value)
-            on_device = on_device or value.is_cuda
         if not on_device and not self._pending:
             # Host values with nothing in flight land at once: one reusable row, read right away.
-            self._copy(self._row(-1, tensors[0]), values, False)
-            self._ready.append((step, self._read(-1, values), extra))
+            self._ready.append((step, self._read(-1, self._copy(-1, first, values, False)), extra))
             return
         if len(self._pending) >= self.capacity:
             self._pending[0][2].synchronize()
             self._collect()
         slot = self._next % self.capacity
         self._next += 1
-        self._copy(self._row(slot, tensors[0]), values, on_device)
-        self._pending.append((step, slot, _record_event() if on_device else None, tuple(values), extra))
+        values = self._copy(slot, first, values, on_device)
+        self._pending.append((step, slot, _record_event() if on_device else None, values, extra))
 
-    @staticmethod
-    def _copy(cells: list[Any], values: Sequence[Any], non_blocking: bool) -> None:
-        for cell, value in zip(cells, values, strict=True):
-            if value is not None and not isinstance(value, (int, float)):
+    def _copy(self, slot: int, like: Any, values: Sequence[Any], non_blocking: bool) -> tuple[Any, ...]:
+        """Copy the tensors into the slot's row; returns the values with each tensor replaced by a marker."""
+        kept: list[Any] = []
+        for cell, value in zip(self._row(slot, like), values, strict=True):
+            if value is None or isinstance(value, (int, float)):
+                kept.append(value)
+            else:
                 source = value.detach()
-                cell.copy_(source if source.dim() == 0 else source.reshape(()), non_blocking=non_blocking)
+                cell.copy_(source if source.dim() == 0 else source.reshape(()), non_blocking)
+                kept.append(_IN_ROW)  # read from the row later: no reference to the caller's tensor is kept
+        return tuple(kept)
 
     def _row(self, slot: int, like: Any) -> list[Any]:
         """The 0-d views of one buffer row (slot -1: the host row), made once, on first use."""
@@ -91,7 +98,7 @@ class DeferredScalars:
         row = self._values[slot].tolist()  # plain floats, read from our own host buffer
         return tuple(
             [
-                None if v is None else (float(v) if isinstance(v, (int, float)) else x)
+                x if v is _IN_ROW else (None if v is None else float(v))
                 for v, x in zip(values, row, strict=True)
             ]
         )
@@ -114,12 +121,11 @@ class DeferredScalars:
         return len(self._pending) + len(self._ready)
 
 
-def _check_scalar(value: Any) -> None:
-    if value.numel() != 1:
-        raise ValueError(
-            f"LRCallback: the loss must be a scalar (one element); got a tensor of shape {tuple(value.shape)}. "
-            f"Reduce it first, e.g. loss.mean()."
-        )
+def _refuse_shape(value: Any) -> None:
+    raise ValueError(
+        f"LRCallback: the loss must be a scalar (one element); got a tensor of shape {tuple(value.shape)}. "
+        f"Reduce it first, e.g. loss.mean()."
+    )
 
 
 def _new_buffer(rows: int, width: int, pinned: bool) -> Any:

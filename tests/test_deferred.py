@@ -7,6 +7,7 @@ recorded after its copy (here it completes when the test says so). Everything el
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import pytest
@@ -65,6 +66,16 @@ def test_device_values_wait_for_their_event_and_land_in_order(events: list[FakeE
     assert queue.ready() == [(2, (3.5, 0.5), "c")]
     queue.push(3, (torch.tensor(4.5), None), "d")  # nothing in flight: a host value lands at once
     assert queue.ready() == [(3, (4.5, None), "d")]
+
+
+def test_a_value_in_flight_holds_no_reference_to_the_callers_tensor(events: list[FakeEvent]) -> None:
+    queue = DeferredScalars(width=1, capacity=4)
+    loss = DeviceScalar(1.5)  # a real loss would hold its autograd graph
+    alive = weakref.ref(loss)
+    queue.push(0, (loss,))
+    del loss
+    assert alive() is None and len(queue) == 1
+    assert queue.drain() == [(0, (1.5,), None)]
 
 
 def test_a_full_ring_waits_for_the_oldest_copy_and_reuses_its_slot(events: list[FakeEvent]) -> None:
