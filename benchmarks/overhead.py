@@ -3,7 +3,9 @@
 Every variant trains the same tiny model (so framework and callback host work dominate) on
 CPU. Variants of one framework run interleaved, several times, in one process; the table
 reports the median time per update and the time each variant adds to that framework's bare
-run, in microseconds. Speed is reported here, never asserted in a test.
+run, in microseconds: the median of the per-repeat differences (each variant runs right after
+the bare one, so that a slow minute on a shared machine hits both) with its ~95% interval.
+Speed is reported here, never asserted in a test.
 
     python benchmarks/overhead.py [--steps 400] [--repeats 5] [--only torch,lightning,...]
 """
@@ -203,15 +205,27 @@ FRAMEWORKS: dict[str, Callable[[], dict[str, Runner]]] = {
 }
 
 
-def measure(variants: dict[str, Runner], steps: int, repeats: int) -> dict[str, float]:
-    """Median seconds per update of each variant, the variants interleaved."""
+def measure(variants: dict[str, Runner], steps: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per update of each variant in each repeat, the variants interleaved."""
     for run in variants.values():  # warm-up: imports, first allocations
         run(max(steps // 4, 20))
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, run in variants.items():
             times[name].append(run(steps) / steps)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def added(base: list[float], variant: list[float]) -> tuple[float, float, float]:
+    """Median of the paired differences (same repeat, run back to back) and its ~95% interval, in µs.
+
+    The interval is distribution-free: order statistics k and n+1-k of the n differences with
+    k = floor(n/2 - 0.98 sqrt(n)) (the normal approximation to the sign test).
+    """
+    diffs = sorted((v - b) * 1e6 for b, v in zip(base, variant, strict=True))
+    n = len(diffs)
+    k = max(int(n / 2 - 0.98 * n**0.5), 1)
+    return statistics.median(diffs), diffs[k - 1], diffs[n - k]
 
 
 def main() -> None:
@@ -223,16 +237,18 @@ def main() -> None:
     args = parser.parse_args()
     rows, figures = [], {}
     for framework in args.only.split(","):
-        result = measure(FRAMEWORKS[framework](), args.steps, args.repeats)
-        base = next(iter(result.values()))
-        figures[framework] = result
-        for name, seconds in result.items():
-            added = (seconds - base) * 1e6
-            rows.append(
-                f"| {framework} | {name} | {seconds * 1e3:.3f} | {'-' if seconds == base else f'{added:+.0f}'} |"
-            )
-    print(f"torch {torch.__version__}, {args.steps} updates x {args.repeats} repeats, median, 1 thread\n")
-    print("| framework | variant | ms / update | added µs / update |\n|---|---|---:|---:|")
+        times = measure(FRAMEWORKS[framework](), args.steps, args.repeats)
+        base = next(iter(times.values()))
+        figures[framework] = times
+        for name, seconds in times.items():
+            median, low, high = added(base, seconds)
+            extra = "-" if seconds is base else f"{median:+.0f} ({low:+.0f} .. {high:+.0f})"
+            rows.append(f"| {framework} | {name} | {statistics.median(seconds) * 1e3:.3f} | {extra} |")
+    print(f"torch {torch.__version__}, {args.steps} updates x {args.repeats} repeats, 1 thread\n")
+    print(
+        "| framework | variant | ms / update, median | added µs / update, median (~95% interval) |"
+        "\n|---|---|---:|---:|"
+    )
     print("\n".join(rows))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
