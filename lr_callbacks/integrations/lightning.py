@@ -130,6 +130,7 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         self._sum: Any = None
         self._count = 0
         self._loggers: list[Any] = []
+        self._optimizers: list[Any] = []
         self.report_path = report_path
         self._warned: set[str] = set()
         self._state_key: str | None = None
@@ -166,7 +167,8 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
             )
         # As torch's schedulers do, keep each group's starting LR in the group: the optimizer state
         # restored on resume carries it, so the proportions between groups stay exact.
-        groups = _groups(trainer)
+        self._optimizers = trainer.optimizers  # fixed for the fit: the per-update hooks skip the lookup
+        groups = _groups(self._optimizers)
         base = [
             float(g.setdefault("initial_lr", g["lr"]) if owned else g.get("initial_lr", g["lr"]))
             for g in groups
@@ -213,7 +215,7 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
             _log.warning("LRCallback: %s", message)
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        groups, self._step = _groups(trainer), trainer.global_step
+        groups, self._step = _groups(self._optimizers), trainer.global_step
         if self._set is not None and [g["lr"] for g in groups] != self._set:
             raise RuntimeError(
                 f"LRCallback: the LR of the param groups was changed outside the callback (set {self._set}, "
@@ -271,6 +273,8 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         for step, (loss,), lrs in landed:
             value = float("nan") if loss is None else loss
             self.controller.observe(step, value, lrs=lrs)
+            if not self._loggers:
+                continue
             metrics = {f"lr_callbacks/lr/group{i}": lr for i, lr in enumerate(lrs)}
             metrics["lr_callbacks/loss"] = value
             for logger in self._loggers:
@@ -301,7 +305,7 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         return True
 
     def _update_stop(self, trainer: Any) -> None:
-        stop = self.controller.should_stop if trainer.world_size == 1 else self._reduce_stop(trainer)
+        stop = self.controller.should_stop if self.controller.world_size == 1 else self._reduce_stop(trainer)
         if stop and self.raise_on_stop:
             raise StopTraining(self.controller.stop_alert())
         trainer.should_stop = trainer.should_stop or stop
@@ -338,8 +342,8 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         self._restored = state_dict["controller"]
 
 
-def _groups(trainer: Any) -> list[dict[str, Any]]:
-    return [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
+def _groups(optimizers: list[Any]) -> list[dict[str, Any]]:
+    return [group for optimizer in optimizers for group in optimizer.param_groups]
 
 
 def _count(value: float) -> int | None:
@@ -418,7 +422,7 @@ class _Sweep(*CALLBACK_BASES):  # type: ignore[misc]
         self._step, self._sum, self._count = 0, 0.0, 0
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        groups = _groups(trainer)
+        groups = _groups(trainer.optimizers)
         self._base = self._base or [float(group["lr"]) for group in groups]
         lr = self.test.lr(self.index)
         for group, base in zip(groups, self._base, strict=True):
