@@ -389,8 +389,9 @@ def find_lr(
     learning rate, moments, accumulators), the metrics' variables, the RNG states (``random``,
     numpy, torch, and Keras's generator for unseeded ``keras.random`` calls), and the compiled
     loss and metrics as they were: left unbuilt when no training call has built them yet, so the
-    first ``fit`` after the sweep draws the RNG exactly as it would have without it. A model without its input shape (no ``keras.Input``) is built, with its
-    initial weights, before the sweep, and keeps them.
+    first ``fit`` after the sweep draws the RNG exactly as it would have without it. A model
+    without its input shape (no ``keras.Input``) is built, with its initial weights, before the
+    sweep, and keeps them.
 
     Args:
         model: a compiled ``keras.Model`` whose optimizer's ``learning_rate`` is a float.
