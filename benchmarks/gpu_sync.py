@@ -1,12 +1,17 @@
 """Host syncs and step time of ``LRCallback`` on a GPU, in every framework.
 
 For each adapter (plain torch, Lightning, HF Trainer, Keras on torch) this trains the same
-model twice on CUDA, without and with ``LRCallback``, and reports:
+model on CUDA without and with ``LRCallback`` and reports:
 
-* syncs per step, counted with ``torch.cuda.set_sync_debug_mode("warn")`` over steady-state
-  steps (the framework's own syncs are in both columns; ours are the difference), and a pass
-  under ``set_sync_debug_mode("error")`` for the plain loop, where nothing else syncs;
-* ms per step, median of ``--repeats`` interleaved runs, and the overhead in percent.
+* synchronising calls over 10 steady-state steps, counted with
+  ``torch.cuda.set_sync_debug_mode("warn")``, with the Python line that made each one: the
+  framework's own syncs are in both columns; a line inside ``lr_callbacks`` would be ours. The
+  plain loop, where nothing else syncs, also runs 5 steps under ``set_sync_debug_mode("error")``;
+* ms per step (median of ``--repeats`` interleaved runs) and the overhead in percent.
+
+Keras gets a third run, ``batch_hook``: a no-op batch-end callback. Any such callback (Keras's
+own progress bar at ``verbose=1`` too) makes Keras convert its batch logs to floats inline, one
+sync per step, where a ``fit`` with none converts them in a background thread.
 
 Target (issue 4): zero syncs per step added, at most 1% step time added (GPT-2 124M shape,
 bf16). Run on a GPU machine: ``python benchmarks/gpu_sync.py [--size gpt2|small]``; it writes
@@ -17,13 +22,16 @@ code paths only (nothing is counted on a CPU).
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import os
 import statistics
 import tempfile
 import time
+import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,7 @@ SPEC = "warmup_cosine(peak_lr=1e-4, warmup=0.05)"
 SHAPES = {"gpt2": dict(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024, batch=8, seq=1024),
           "small": dict(n_layer=6, n_embd=512, n_head=8, vocab_size=8192, n_positions=512, batch=8, seq=512),
           "tiny": dict(n_layer=2, n_embd=64, n_head=4, vocab_size=512, n_positions=64, batch=4, seq=64)}  # fmt: skip
+WINDOW = 10  # steady-state steps over which syncs are counted
 
 
 class Setup:
@@ -43,6 +52,9 @@ class Setup:
         self.device, self.steps, self.warm = device, steps, warm
         self.shape = dict(SHAPES[size])
         self.cuda = device == "cuda"
+        self.total = warm + steps + WINDOW + 1  # updates per run: warm-up, timed, counted
+        self._counting: Any = None
+        self.marks: dict[str, Any] = {}
 
     def model(self) -> Any:
         from transformers import GPT2Config, GPT2LMHeadModel
@@ -60,28 +72,65 @@ class Setup:
         if self.cuda:
             torch.cuda.synchronize()
 
-    def counted(self, fn: Callable[[], None]) -> int | None:
-        """Synchronising calls made by ``fn`` (None on a CPU)."""
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[list[warnings.WarningMessage]]:
+        """Records every synchronising call made inside the block (nothing on a CPU)."""
         if not self.cuda:
-            fn()
-            return None
+            yield []
+            return
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             torch.cuda.set_sync_debug_mode("warn")
             try:
-                fn()
+                yield caught
             finally:
                 torch.cuda.set_sync_debug_mode(0)
-        return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+    def mark(self, update: int) -> None:
+        """Called by a framework hook at the start of update ``update``: times and counts."""
+        if update == self.warm:
+            self.sync()
+            self.marks["t0"] = time.perf_counter()
+        elif update == self.warm + self.steps:
+            self.sync()
+            self.marks["t1"] = time.perf_counter()
+            self._counting = self.counting()
+            self.marks["caught"] = self._counting.__enter__()
+        elif update == self.warm + self.steps + WINDOW and self._counting is not None:
+            self._counting.__exit__(None, None, None)
+            self._counting = None
+
+    def result(self, strict: bool | None = None) -> dict[str, Any]:
+        marks, self.marks = self.marks, {}
+        if self._counting is not None:  # the run ended early: close the window
+            self._counting.__exit__(None, None, None)
+            self._counting = None
+        caught = [w for w in marks.get("caught", []) if "synchroniz" in str(w.message).lower()]
+        sites = collections.Counter(_site(w.filename, w.lineno) for w in caught)
+        return {"ms": (marks["t1"] - marks["t0"]) / self.steps * 1e3,
+                "syncs": len(caught) if self.cuda else None,
+                "syncs_in_lr_callbacks": sum(n for site, n in sites.items() if site.startswith("lr_callbacks/")),
+                "sites": dict(sites), "strict_mode_passed": strict}  # fmt: skip
 
 
-def run_torch(s: Setup, with_callback: bool) -> tuple[float, int | None, bool | None]:
+def _site(filename: str, lineno: int) -> str:
+    path = filename.replace(os.sep, "/")
+    for anchor in ("/lr_callbacks/", "/site-packages/", "/dist-packages/"):
+        if anchor in path:
+            path = path.rsplit(anchor, 1)[1]
+            path = "lr_callbacks/" + path if anchor == "/lr_callbacks/" else path
+            break
+    else:
+        path = path.rsplit("/", 1)[-1]
+    return f"{path}:{lineno}"
+
+
+def run_torch(s: Setup, variant: str) -> dict[str, Any]:
     from lr_callbacks.integrations.torch import LRCallback
 
     model, x = s.model(), s.batch()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=s.cuda)
-    total = s.warm + s.steps + 20
-    cb = LRCallback(SPEC, optimizer, total_steps=total, sinks=[]) if with_callback else None
+    cb = LRCallback(SPEC, optimizer, total_steps=s.total + 5, sinks=[]) if variant == "ours" else None
 
     def step() -> None:
         with torch.autocast(s.device, dtype=torch.bfloat16, enabled=s.cuda):
@@ -92,35 +141,29 @@ def run_torch(s: Setup, with_callback: bool) -> tuple[float, int | None, bool | 
         if cb is not None:
             cb.step(loss)
 
-    for _ in range(s.warm):
+    for update in range(s.total):
+        s.mark(update)
         step()
-    s.sync()
-    start = time.perf_counter()
-    for _ in range(s.steps):
-        step()
-    s.sync()
-    ms = (time.perf_counter() - start) / s.steps * 1e3
-    syncs = s.counted(lambda: [step() for _ in range(10)])
     strict = None
     if s.cuda:  # nothing else in this loop syncs: the strict mode must pass
         torch.cuda.set_sync_debug_mode("error")
         try:
-            [step() for _ in range(5)]
+            for _ in range(5):
+                step()
             strict = True
         except RuntimeError:
             strict = False
         finally:
             torch.cuda.set_sync_debug_mode(0)
-    return ms, syncs, strict
+    return s.result(strict)
 
 
-def run_lightning(s: Setup, with_callback: bool) -> tuple[float, int | None, bool | None]:
+def run_lightning(s: Setup, variant: str) -> dict[str, Any]:
     import lightning.pytorch as pl
 
     from lr_callbacks.integrations.lightning import LRCallback
 
     model, x = s.model(), s.batch()
-    marks: dict[str, Any] = {}
 
     class Module(pl.LightningModule):
         def __init__(self) -> None:
@@ -135,43 +178,25 @@ def run_lightning(s: Setup, with_callback: bool) -> tuple[float, int | None, boo
 
     class Probe(pl.Callback):
         def on_train_batch_start(self, trainer: Any, *args: Any) -> None:
-            step = trainer.global_step
-            if step == s.warm:
-                s.sync()
-                marks["t0"] = time.perf_counter()
-            if step == s.warm + s.steps:
-                s.sync()
-                marks["t1"] = time.perf_counter()
-                if s.cuda:
-                    marks["caught"] = warnings.catch_warnings(record=True)
-                    marks["log"] = marks["caught"].__enter__()
-                    warnings.simplefilter("always")
-                    torch.cuda.set_sync_debug_mode("warn")
+            s.mark(trainer.global_step)
 
-        def on_train_end(self, trainer: Any, *args: Any) -> None:
-            if "caught" in marks:
-                torch.cuda.set_sync_debug_mode(0)
-                marks["caught"].__exit__(None, None, None)
-
-    total = s.warm + s.steps + 10
-    callbacks = [Probe(), *([LRCallback(SPEC, sinks=[])] if with_callback else [])]
-    data = torch.utils.data.DataLoader([x[0].cpu()] * (total * x.shape[0]), batch_size=x.shape[0])
-    trainer = pl.Trainer(max_steps=total, accelerator="gpu" if s.cuda else "cpu", devices=1,
+    callbacks = [Probe(), *([LRCallback(SPEC, sinks=[])] if variant == "ours" else [])]
+    data = torch.utils.data.DataLoader([x[0].cpu()] * (s.total * x.shape[0]), batch_size=x.shape[0])
+    trainer = pl.Trainer(max_steps=s.total, accelerator="gpu" if s.cuda else "cpu", devices=1,
                          precision="bf16-mixed" if s.cuda else "32-true", logger=False,
                          enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
                          callbacks=callbacks)  # fmt: skip
     trainer.fit(Module(), data)
-    syncs = sum("synchroniz" in str(w.message).lower() for w in marks.get("log", [])) if s.cuda else None
-    return (marks["t1"] - marks["t0"]) / s.steps * 1e3, syncs, None
+    return s.result()
 
 
-def run_transformers(s: Setup, with_callback: bool) -> tuple[float, int | None, bool | None]:
+def run_transformers(s: Setup, variant: str) -> dict[str, Any]:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from lr_callbacks.integrations.transformers import LRCallback
 
     model, x = s.model(), s.batch()
-    row, marks = x[0].cpu(), {}
+    row = x[0].cpu()
 
     class Data(torch.utils.data.Dataset):  # type: ignore[type-arg]
         def __len__(self) -> int:
@@ -182,23 +207,59 @@ def run_transformers(s: Setup, with_callback: bool) -> tuple[float, int | None, 
 
     class Probe(TrainerCallback):  # type: ignore[misc]
         def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if state.global_step == s.warm:
-                s.sync()
-                marks["t0"] = time.perf_counter()
-            if state.global_step == s.warm + s.steps:
-                s.sync()
-                marks["t1"] = time.perf_counter()
+            s.mark(state.global_step)
 
-    total = s.warm + s.steps + 1
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(), max_steps=total, per_device_train_batch_size=x.shape[0],
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(), max_steps=s.total, per_device_train_batch_size=x.shape[0],
                              learning_rate=1e-4, bf16=s.cuda, use_cpu=not s.cuda, logging_steps=10**6,
                              logging_nan_inf_filter=False, report_to=[], save_strategy="no", disable_tqdm=True)  # fmt: skip
-    callbacks = [Probe(), *([LRCallback(SPEC, sinks=[])] if with_callback else [])]
+    callbacks = [Probe(), *([LRCallback(SPEC, sinks=[])] if variant == "ours" else [])]
     Trainer(model=model, args=args, train_dataset=Data(), callbacks=callbacks).train()
-    return (marks["t1"] - marks["t0"]) / s.steps * 1e3, None, None
+    return s.result()
 
 
-RUNNERS = {"torch": run_torch, "lightning": run_lightning, "transformers": run_transformers}
+def run_keras(s: Setup, variant: str) -> dict[str, Any]:
+    """A token-wise MLP language model of the same widths (Keras has no GPT-2 of its own)."""
+    import keras
+    import numpy as np
+
+    from lr_callbacks.integrations.keras import LRCallback
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if s.cuda else "float32")
+    keras.utils.set_random_seed(0)
+    width, vocab = s.shape["n_embd"], s.shape["vocab_size"]
+    inputs = keras.Input(shape=(s.shape["seq"],), dtype="int32")
+    h = keras.layers.Embedding(vocab, width)(inputs)
+    for _ in range(s.shape["n_layer"]):
+        h = h + keras.layers.Dense(width)(keras.layers.Dense(4 * width, activation="gelu")(h))
+    logits = keras.layers.Dense(vocab, dtype="float32")(h)
+    model = keras.Model(inputs, logits)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4), jit_compile=False,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+    x = s.batch().cpu().numpy().astype(np.int32)
+    data = np.tile(x, (s.total, 1))
+
+    class Probe(keras.callbacks.Callback):  # on_train_batch_begin only: Keras stays async
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            s.mark(batch)
+
+    class BatchHook(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            pass
+
+    extra = {"bare": [], "batch_hook": [BatchHook()], "ours": [LRCallback(SPEC, sinks=[])]}[variant]
+    model.fit(
+        data, data, batch_size=x.shape[0], epochs=1, shuffle=False, verbose=0, callbacks=[Probe(), *extra]
+    )
+    keras.mixed_precision.set_global_policy("float32")
+    return s.result()
+
+
+RUNNERS: dict[str, tuple[Callable[[Setup, str], dict[str, Any]], tuple[str, ...]]] = {
+    "torch": (run_torch, ("bare", "ours")),
+    "lightning": (run_lightning, ("bare", "ours")),
+    "transformers": (run_transformers, ("bare", "ours")),
+    "keras": (run_keras, ("bare", "batch_hook", "ours")),
+}
 
 
 def main() -> None:
@@ -214,23 +275,40 @@ def main() -> None:
         print("gpu_sync: no CUDA device: a smoke run of the code paths (tiny model), nothing is counted.")
         args.size, args.steps, args.warm, args.repeats = "tiny", 4, 2, 1
     setup = Setup(args.device, args.size, args.steps, args.warm)
+    if setup.cuda:
+        print(
+            f"gpu_sync: {torch.cuda.get_device_name()}, torch {torch.__version__}, size {args.size}",
+            flush=True,
+        )
     results = []
+    out = Path(os.environ.get("OUT", "."))
     for name in args.only.split(","):
-        rows: dict[bool, list[tuple[float, int | None, bool | None]]] = {False: [], True: []}
-        for _ in range(args.repeats):
-            for with_callback in (False, True):
-                rows[with_callback].append(RUNNERS[name](setup, with_callback))
-        bare, ours = (statistics.median(r[0] for r in rows[flag]) for flag in (False, True))
-        syncs = [rows[flag][-1][1] for flag in (False, True)]
-        result = {"adapter": name, "ms_bare": round(bare, 3), "ms_with_callback": round(ours, 3),
-                  "overhead_pct": round(100 * (ours / bare - 1), 2), "syncs_bare_per10": syncs[0],
-                  "syncs_with_callback_per10": syncs[1], "strict_mode_passed": rows[True][-1][2]}  # fmt: skip
+        runner, variants = RUNNERS[name]
+        runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+        try:
+            for _ in range(args.repeats):
+                for variant in variants:
+                    runs[variant].append(runner(setup, variant))
+        except Exception:  # one framework failing must not lose the others' figures
+            traceback.print_exc()
+            results.append({"adapter": name, "error": traceback.format_exc(limit=3)})
+            continue
+        ms = {v: statistics.median(r["ms"] for r in runs[v]) for v in variants}
+        result: dict[str, Any] = {"adapter": name, **{f"ms_{v}": round(ms[v], 3) for v in variants},
+                                  "overhead_pct": round(100 * (ms["ours"] / ms["bare"] - 1), 2)}  # fmt: skip
+        if "batch_hook" in ms:
+            result["overhead_pct_vs_batch_hook"] = round(100 * (ms["ours"] / ms["batch_hook"] - 1), 2)
+        for v in variants:
+            last = runs[v][-1]
+            result[f"syncs_per{WINDOW}_{v}"] = last["syncs"]
+            result[f"sync_sites_{v}"] = last["sites"]
+        result["syncs_in_lr_callbacks"] = runs["ours"][-1]["syncs_in_lr_callbacks"]
+        result["strict_mode_passed"] = runs["ours"][-1]["strict_mode_passed"]
         results.append(result)
         print(json.dumps(result), flush=True)
-    out = Path(os.environ.get("OUT", "."))
-    (out / "gpu_sync.json").write_text(
-        json.dumps({"device": args.device, "size": args.size, "results": results}, indent=1)
-    )
+        (out / "gpu_sync.json").write_text(
+            json.dumps({"device": args.device, "size": args.size, "results": results}, indent=1)
+        )
 
 
 if __name__ == "__main__":
