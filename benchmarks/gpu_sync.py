@@ -4,9 +4,10 @@ For each adapter (plain torch, Lightning, HF Trainer, Keras on torch) this train
 model on CUDA without and with ``LRCallback`` and reports:
 
 * synchronising calls over 10 steady-state steps, counted with
-  ``torch.cuda.set_sync_debug_mode("warn")``, with the Python line that made each one: the
-  framework's own syncs are in both columns; a line inside ``lr_callbacks`` would be ours. The
-  plain loop, where nothing else syncs, also runs 5 steps under ``set_sync_debug_mode("error")``;
+  ``torch.cuda.set_sync_debug_mode("warn")``, each with the Python line that made it (and the
+  innermost ``lr_callbacks`` line on the stack, if any): the framework's own syncs are in both
+  columns, ours are the difference. The plain loop, where nothing else syncs, also runs 5 steps
+  under ``set_sync_debug_mode("error")``;
 * ms per step (median of ``--repeats`` interleaved runs) and the overhead in percent.
 
 Keras gets a third run, ``batch_hook``: a no-op batch-end callback. Any such callback (Keras's
@@ -27,6 +28,7 @@ import contextlib
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import traceback
@@ -73,13 +75,20 @@ class Setup:
             torch.cuda.synchronize()
 
     @contextlib.contextmanager
-    def counting(self) -> Iterator[list[warnings.WarningMessage]]:
-        """Records every synchronising call made inside the block (nothing on a CPU)."""
+    def counting(self) -> Iterator[list[str]]:
+        """The site of every synchronising call made inside the block (nothing on a CPU)."""
+        caught: list[str] = []
         if not self.cuda:
-            yield []
+            yield caught
             return
-        with warnings.catch_warnings(record=True) as caught:
+
+        def record(message: Any, category: Any, filename: str, lineno: int, *args: Any) -> None:
+            if "synchroniz" in str(message).lower():
+                caught.append(_site(filename, lineno))
+
+        with warnings.catch_warnings():
             warnings.simplefilter("always")
+            warnings.showwarning = record  # restored on exit
             torch.cuda.set_sync_debug_mode("warn")
             try:
                 yield caught
@@ -100,29 +109,35 @@ class Setup:
             self._counting.__exit__(None, None, None)
             self._counting = None
 
-    def result(self, strict: bool | None = None) -> dict[str, Any]:
+    def result(self, strict: bool | None = None, **checks: Any) -> dict[str, Any]:
         marks, self.marks = self.marks, {}
         if self._counting is not None:  # the run ended early: close the window
             self._counting.__exit__(None, None, None)
             self._counting = None
-        caught = [w for w in marks.get("caught", []) if "synchroniz" in str(w.message).lower()]
-        sites = collections.Counter(_site(w.filename, w.lineno) for w in caught)
-        return {"ms": (marks["t1"] - marks["t0"]) / self.steps * 1e3,
-                "syncs": len(caught) if self.cuda else None,
-                "syncs_in_lr_callbacks": sum(n for site, n in sites.items() if site.startswith("lr_callbacks/")),
-                "sites": dict(sites), "strict_mode_passed": strict}  # fmt: skip
+        caught = marks.get("caught", [])
+        return {"ms": (marks["t1"] - marks["t0"]) / self.steps * 1e3, "syncs": len(caught) if self.cuda else None,
+                "sites": dict(collections.Counter(caught)), "strict_mode_passed": strict, **checks}  # fmt: skip
+
+
+def _short(filename: str) -> str:
+    """A file's path from its top-level package (the longest ``sys.path`` entry it is under)."""
+    path = os.path.abspath(filename)
+    import lr_callbacks
+
+    roots = [
+        os.path.abspath(p) for p in [*sys.path, os.path.dirname(os.path.dirname(lr_callbacks.__file__))] if p
+    ]
+    under = [r for r in roots if path.startswith(r + os.sep)]
+    return (
+        os.path.relpath(path, max(under, key=len)).replace(os.sep, "/") if under else os.path.basename(path)
+    )
 
 
 def _site(filename: str, lineno: int) -> str:
-    path = filename.replace(os.sep, "/")
-    for anchor in ("/lr_callbacks/", "/site-packages/", "/dist-packages/"):
-        if anchor in path:
-            path = path.rsplit(anchor, 1)[1]
-            path = "lr_callbacks/" + path if anchor == "/lr_callbacks/" else path
-            break
-    else:
-        path = path.rsplit("/", 1)[-1]
-    return f"{path}:{lineno}"
+    """``file:line`` of a sync, plus the innermost ``lr_callbacks`` line on the stack if any."""
+    site = f"{_short(filename)}:{lineno}"
+    ours = [f for f in traceback.extract_stack() if _short(f.filename).startswith("lr_callbacks/")]
+    return f"{site} via {_short(ours[-1].filename)}:{ours[-1].lineno}" if ours else site
 
 
 def run_torch(s: Setup, variant: str) -> dict[str, Any]:
@@ -238,20 +253,28 @@ def run_keras(s: Setup, variant: str) -> dict[str, Any]:
     x = s.batch().cpu().numpy().astype(np.int32)
     data = np.tile(x, (s.total, 1))
 
+    seen: list[float] = []  # the LR of updates 0.. warm-2, read before the timed steps
+
     class Probe(keras.callbacks.Callback):  # on_train_batch_begin only: Keras stays async
         def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            if 0 < batch < s.warm:  # before LRCallback sets this batch's LR: the previous update's
+                seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
             s.mark(batch)
 
     class BatchHook(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             pass
 
-    extra = {"bare": [], "batch_hook": [BatchHook()], "ours": [LRCallback(SPEC, sinks=[])]}[variant]
+    cb = LRCallback(SPEC, sinks=[])
+    extra = {"bare": [], "batch_hook": [BatchHook()], "ours": [cb]}[variant]
     model.fit(
         data, data, batch_size=x.shape[0], epochs=1, shuffle=False, verbose=0, callbacks=[Probe(), *extra]
     )
     keras.mixed_precision.set_global_policy("float32")
-    return s.result()
+    if variant != "ours":
+        return s.result()
+    expected = [float(np.float32(cb.controller.lrs(t)[0])) for t in range(len(seen))]  # type: ignore[index]
+    return s.result(lr_matches_schedule=seen == expected)
 
 
 RUNNERS: dict[str, tuple[Callable[[Setup, str], dict[str, Any]], tuple[str, ...]]] = {
@@ -302,8 +325,11 @@ def main() -> None:
             last = runs[v][-1]
             result[f"syncs_per{WINDOW}_{v}"] = last["syncs"]
             result[f"sync_sites_{v}"] = last["sites"]
-        result["syncs_in_lr_callbacks"] = runs["ours"][-1]["syncs_in_lr_callbacks"]
+        if setup.cuda:
+            result[f"syncs_added_per{WINDOW}"] = runs["ours"][-1]["syncs"] - runs["bare"][-1]["syncs"]
         result["strict_mode_passed"] = runs["ours"][-1]["strict_mode_passed"]
+        if "lr_matches_schedule" in runs["ours"][-1]:
+            result["lr_matches_schedule"] = all(r["lr_matches_schedule"] for r in runs["ours"])
         results.append(result)
         print(json.dumps(result), flush=True)
         (out / "gpu_sync.json").write_text(

@@ -1,11 +1,15 @@
-"""Reading device scalars (the loss, the grad norm) on the host without blocking the device.
+"""Moving scalars between host and device without blocking the device.
 
+Reading device scalars (the loss, the grad norm) on the host:
 ``float(loss)`` on a CUDA tensor waits for the GPU to finish the step. Instead each
 value is copied into a slot of a pinned host buffer with ``non_blocking=True`` and a
 CUDA event is recorded after the copy; a later step reads the slots whose event has
 completed (normally one step later). Host (CPU) values land at once. Nothing here
 calls ``.item()``, ``float()``, ``bool()``, ``.tolist()``, ``.cpu()`` or ``.numpy()`` on
 the caller's tensors. torch is imported only when the first tensor arrives.
+
+Writing host values (the LR) into a device scalar: ``DeviceWriter``, the same pinned-slot and
+event scheme the other way round.
 """
 
 from __future__ import annotations
@@ -121,6 +125,44 @@ class DeferredScalars:
         return len(self._pending) + len(self._ready)
 
 
+class DeviceWriter:
+    """Host floats written into a device scalar without waiting for the device.
+
+    Assigning a Python float to a CUDA tensor (a Keras variable's ``assign`` too) copies from
+    pageable host memory, which waits for the device: one sync per update when the LR changes
+    every update. Here each value goes into a slot of a small pinned ring and is copied with
+    ``non_blocking=True`` into ``value``, a device scalar the device reads in stream order; an
+    event after the copy says when the slot may be written again (waited for only when the
+    device is ``slots`` writes behind). The value equals ``torch.tensor(x, dtype=like.dtype)``.
+
+    Args:
+        like: a device tensor whose dtype and device ``value`` takes.
+        slots: pinned slots in the ring.
+    """
+
+    def __init__(self, like: Any, slots: int = 16) -> None:
+        import torch
+
+        self._host = _new_buffer(slots, 1, pinned=True, dtype=like.dtype)
+        self._values = self._host.numpy()  # a view: writing it never touches the device
+        self._cells = [self._host[i, 0] for i in range(slots)]
+        self._events: list[Any] = [None] * slots
+        self._next = 0
+        self.value = torch.empty((), dtype=like.dtype, device=like.device)
+
+    def write(self, x: float) -> Any:
+        """Queue ``x`` into ``value`` (stream-ordered) and return ``value``."""
+        slot = self._next % len(self._cells)
+        self._next += 1
+        event = self._events[slot]
+        if event is not None and not event.query():
+            event.synchronize()  # the copy out of this slot is still in flight
+        self._values[slot, 0] = x
+        self.value.copy_(self._cells[slot], non_blocking=True)
+        self._events[slot] = _record_event()
+        return self.value
+
+
 def _refuse_shape(value: Any) -> None:
     raise ValueError(
         f"LRCallback: the loss must be a scalar (one element); got a tensor of shape {tuple(value.shape)}. "
@@ -128,10 +170,10 @@ def _refuse_shape(value: Any) -> None:
     )
 
 
-def _new_buffer(rows: int, width: int, pinned: bool) -> Any:
+def _new_buffer(rows: int, width: int, pinned: bool, dtype: Any = None) -> Any:
     import torch
 
-    return torch.empty((rows, width), dtype=torch.float64, pin_memory=pinned)
+    return torch.empty((rows, width), dtype=dtype or torch.float64, pin_memory=pinned)
 
 
 def _record_event() -> Any:

@@ -7,6 +7,7 @@ recorded after its copy (here it completes when the test says so). Everything el
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from lr_callbacks import deferred
-from lr_callbacks.deferred import DeferredScalars
+from lr_callbacks.deferred import DeferredScalars, DeviceWriter
 
 
 class FakeEvent:
@@ -49,7 +50,9 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[FakeEvent]:
     log: list[FakeEvent] = []
     monkeypatch.setattr(deferred, "_record_event", lambda: FakeEvent(log))
     monkeypatch.setattr(
-        deferred, "_new_buffer", lambda rows, width, pinned: torch.empty(rows, width, dtype=torch.float64)
+        deferred,
+        "_new_buffer",
+        lambda rows, width, pinned, dtype=None: torch.empty(rows, width, dtype=dtype or torch.float64),
     )
     return log
 
@@ -88,3 +91,23 @@ def test_a_full_ring_waits_for_the_oldest_copy_and_reuses_its_slot(events: list[
     landed += queue.drain()
     assert landed == [(step, (10.0 + step,), None) for step in range(7)]
     assert all(e.done for e in events)
+
+
+def test_device_writer_lands_each_value_rounded_as_the_target_dtype(events: list[FakeEvent]) -> None:
+    writer = DeviceWriter(torch.zeros((), dtype=torch.float32), slots=4)
+    for x in (1e-3, 0.1, 3e-4 * 0.5 * (1 + math.cos(math.pi * 0.3))):
+        value = writer.write(x)
+        assert value is writer.value and value.shape == ()
+        assert torch.equal(value, torch.tensor(x, dtype=torch.float32))  # what assigning the float gives
+    assert len(events) == 3  # one event per copy
+
+
+def test_device_writer_reuses_a_slot_only_after_its_copy_landed(events: list[FakeEvent]) -> None:
+    writer = DeviceWriter(torch.zeros((), dtype=torch.float64), slots=2)
+    writer.write(1.0)
+    writer.write(2.0)
+    events[1].done = True
+    writer.write(3.0)  # slot 0 again: its copy is still in flight, so this one waits for it
+    assert events[0].done and writer.value.item() == 3.0
+    writer.write(4.0)  # slot 1: landed already, no wait
+    assert [e.done for e in events] == [True, True, False, False] and writer.value.item() == 4.0

@@ -27,7 +27,9 @@ Translation, not decisions (those are the ``Controller``'s):
   the next epoch (Keras's logs cannot tell more; one streak, one alert).
 - ``async_safe`` stays ``False``: the recovery needs the batch ends in order and the stop must
   land at the bad step, so Keras runs batch-end hooks inline (as it does for ``TerminateOnNaN``);
-  its own per-step log conversion is the only host read of the loss.
+  its own per-step log conversion is the only host read of the loss. On a GPU the LR goes to
+  the optimizer's variable through ``DeviceWriter`` (pinned memory, no sync): assigning a float
+  would be a host-to-device copy that waits for the GPU at every update.
 - ``learning_rate`` (Keras's own key) is written into the batch and epoch ``logs`` so
   ``History``, ``CSVLogger`` and the callbacks after this one see it beside ``loss``. Keras's
   ``TensorBoard`` callback needs TensorFlow; use ``lr_callbacks``' own TensorBoard sink instead.
@@ -56,6 +58,7 @@ except ImportError:  # pragma: no cover - exercised only without keras
 
 from ..controller import Controller, ScheduleLike, StopTraining
 from ..dashboards import dashboard_sinks
+from ..deferred import DeviceWriter
 from ..range_test import RangeTest, RangeTestResult, peak_lr_of, schedule_after_range_test, sweep_options
 from ..schedules import Schedule, parse
 from ..starting_lr import check_scenario, starting_lr_warning
@@ -149,6 +152,7 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._partial: list[float] = [0.0, 0]  # sum and count of micro-batch losses of the open update
         self._lr: float | None = None  # the LR this callback set last
         self._last_lr: float | None = None  # the LR of the last update seen (set or read)
+        self._lr_writer: DeviceWriter | None = None  # sets the LR on a GPU without a sync
         self.on_epoch_begin(0)
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -170,6 +174,8 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if carried is not None:
             self.controller.load_state_dict(carried)
         self._lr = None  # set the LR of the first batch whatever the optimizer holds now
+        variable = getattr(optimizer._learning_rate, "value", None)
+        self._lr_writer = DeviceWriter(variable) if getattr(variable, "is_cuda", False) else None
         if self.scenario is not None and not self._advised:
             self._advised = True
             schedule = self.controller.schedule
@@ -220,7 +226,11 @@ class LRCallback(keras.callbacks.Callback):  # type: ignore[misc]
             self._last_lr = _read(self.model.optimizer.learning_rate)
             return
         if lrs[0] != self._lr:
-            self.model.optimizer.learning_rate = self._lr = lrs[0]
+            self._lr = lrs[0]
+            if self._lr_writer is None:
+                self.model.optimizer.learning_rate = self._lr
+            else:  # no pageable host-to-device copy, which would wait for the GPU
+                self.model.optimizer._learning_rate.assign(self._lr_writer.write(self._lr))
         self._last_lr = self._lr
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
