@@ -47,34 +47,46 @@ def _mlp() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(WIDTH, WIDTH), torch.nn.ReLU(), torch.nn.Linear(WIDTH, 1))
 
 
-def torch_variants() -> dict[str, Runner]:
+def torch_interleaved(steps: int, repeats: int, block: int = 10) -> dict[str, list[float]]:
+    """The plain loop's variants, interleaved every ``block`` updates in one process.
+
+    Each variant trains its own copy of the model on the same batches; the variants take turns
+    (the first of each turn rotates), so a slow second on a shared machine hits all of them.
+    Each repeat's figure is the variant's total time over ``steps`` updates, everything in.
+    """
     from lr_callbacks.integrations.torch import LRCallback
 
-    def run(variant: str, steps: int) -> float:
-        model, (x, y) = _mlp(), _data(steps)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-        cb = LRCallback(SPEC, optimizer, total_steps=steps) if variant == "LRCallback" else None
-        seen = []
-        start = time.perf_counter()
-        for t in range(steps):
-            loss = torch.nn.functional.mse_loss(
-                model(x[t * BATCH : (t + 1) * BATCH]), y[t * BATCH : (t + 1) * BATCH]
-            )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if cb is not None:
-                cb.step(loss)
-            elif variant == "loss.item() per step":
-                seen.append(loss.item())
-        elapsed = time.perf_counter() - start
-        if cb is not None:
-            cb.close()
-        return elapsed
-
-    return {
-        v: (lambda steps, v=v: run(v, steps)) for v in ("bare loop", "loss.item() per step", "LRCallback")
-    }
+    names = ("bare loop", "loss.item() per step", "LRCallback")
+    x, y = _data(steps)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats + 1):  # repeat 0 warms up (imports, first allocations)
+        loops = {}
+        for name in names:
+            model = _mlp()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+            cb = LRCallback(SPEC, optimizer, total_steps=steps) if name == "LRCallback" else None
+            loops[name] = (model, optimizer, cb)
+        spent, seen = dict.fromkeys(names, 0.0), []
+        for turn, first in enumerate(range(0, steps, block)):
+            for name in names[turn % 3 :] + names[: turn % 3]:
+                model, optimizer, cb = loops[name]
+                start = time.perf_counter()
+                for t in range(first, min(first + block, steps)):
+                    rows = slice(t * BATCH, (t + 1) * BATCH)
+                    loss = torch.nn.functional.mse_loss(model(x[rows]), y[rows])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    if cb is not None:
+                        cb.step(loss)
+                    elif name == "loss.item() per step":
+                        seen.append(loss.item())
+                spent[name] += time.perf_counter() - start
+        loops["LRCallback"][2].close()  # type: ignore[union-attr]
+        if repeat:
+            for name in names:
+                times[name].append(spent[name] / steps)
+    return times
 
 
 def lightning_variants() -> dict[str, Runner]:
@@ -208,11 +220,11 @@ def transformers_variants() -> dict[str, Runner]:
     return {v: (lambda steps, v=v: run(v, steps)) for v in ("Trainer defaults", "LRCallback")}
 
 
-FRAMEWORKS: dict[str, Callable[[], dict[str, Runner]]] = {
-    "torch": torch_variants,
-    "lightning": lightning_variants,
-    "keras": keras_variants,
-    "transformers": transformers_variants,
+FRAMEWORKS: dict[str, Callable[[int, int], dict[str, list[float]]]] = {
+    "torch": torch_interleaved,
+    "lightning": lambda steps, repeats: measure(lightning_variants(), steps, repeats),
+    "keras": lambda steps, repeats: measure(keras_variants(), steps, repeats),
+    "transformers": lambda steps, repeats: measure(transformers_variants(), steps, repeats),
 }
 
 
@@ -248,7 +260,7 @@ def main() -> None:
     args = parser.parse_args()
     rows, figures = [], {}
     for framework in args.only.split(","):
-        times = measure(FRAMEWORKS[framework](), args.steps, args.repeats)
+        times = FRAMEWORKS[framework](args.steps, args.repeats)
         base = next(iter(times.values()))
         figures[framework] = times
         for name, seconds in times.items():

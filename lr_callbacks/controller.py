@@ -22,6 +22,7 @@ logger = logging.getLogger("lr_callbacks")
 ScheduleLike = str | Schedule | Callable[[float], float] | None
 
 STATE_VERSION = 1
+_LR_CHUNK = 256  # updates whose LRs are computed together (see Controller.lrs)
 
 
 class StopTraining(RuntimeError):
@@ -84,6 +85,7 @@ class Controller:
         self.monitor: Monitor | None = None
         self.bound: Callable[[float], float] | None = None
         self.base_lrs: list[float] = [1.0]
+        self._chunk: tuple[Any, list[float], int, list[tuple[float, ...]]] | None = None
         self.rank, self.world_size = 0, 1
         self._pending_state: Mapping[str, Any] | None = None
         self._pending_smoother: Sequence[Any] | None = None
@@ -178,10 +180,29 @@ class Controller:
             raise
 
     def lrs(self, t: int) -> list[float] | None:
-        """The LR of every param group for update ``t``, or ``None`` when the user schedules the LR."""
+        """The LR of every param group for update ``t``, or ``None`` when the user schedules the LR.
+
+        A built-in schedule is evaluated ``_LR_CHUNK`` updates at a time (the same scalar calls,
+        so the same values): a training step evicts the schedule's code and data from the CPU's
+        caches, and one call per update cost several times its warm cost.
+        """
+        chunk = self._chunk
+        if chunk is not None and chunk[0] is self.bound and chunk[1] is self.base_lrs:
+            i = t - chunk[2]
+            if 0 <= i < len(chunk[3]):
+                return list(chunk[3][i])
         if self.bound is None:
             return None
-        lr = float(self.bound(t))
+        if isinstance(
+            self.bound, BoundSchedule
+        ):  # pure: safe to evaluate ahead (a user's callable may not be)
+            rows = self._lrs_ahead(t)
+            if rows:
+                self._chunk = (self.bound, self.base_lrs, t, rows)
+                return list(rows[0])
+        return self._group_lrs(t, float(self.bound(t)))
+
+    def _group_lrs(self, t: int, lr: float) -> list[float]:
         if not math.isfinite(lr) or lr < 0:
             raise ValueError(
                 f"LRCallback: the schedule must give a finite LR >= 0; got lr={lr!r} at step {t}."
@@ -191,6 +212,17 @@ class Controller:
         reference = self.base_lrs[0]
         # Group 0 gets the schedule exactly; the others keep their ratio to it.
         return [lr, *(lr * base / reference for base in self.base_lrs[1:])]
+
+    def _lrs_ahead(self, t: int) -> list[tuple[float, ...]]:
+        """The rows of updates ``t, t+1, ...`` up to the chunk's end or the first that would raise."""
+        bound, rows = self.bound, []
+        assert bound is not None
+        for step in range(t, t + _LR_CHUNK):
+            try:
+                rows.append(tuple(self._group_lrs(step, float(bound(step)))))
+            except (ValueError, ArithmeticError):  # raised again, by the one-step path, at that update
+                break
+        return rows
 
     def _running(self) -> Monitor:
         if self.monitor is None:
@@ -206,8 +238,9 @@ class Controller:
         batch_index: int | None = None,
     ) -> list[Alert]:
         """Record the loss of update ``t`` (and the LRs it used); returns the new alerts."""
-        new = self._running().observe(t, loss, lrs=lrs, grad_norm=grad_norm, batch_index=batch_index)
-        if self._metrics.sinks and self.is_main:
+        monitor = self.monitor if self.monitor is not None else self._running()
+        new = monitor.observe(t, loss, lrs, grad_norm, batch_index)
+        if self._metrics.sinks and self.rank == 0:
             self._metrics.log_metrics(t, update_metrics(loss, lrs, self._smoother, alert_level(new)))
         return new
 

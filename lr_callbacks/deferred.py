@@ -40,6 +40,7 @@ class DeferredScalars:
         self._buffer: Any = None
         self._values: Any = None
         self._views: list[list[Any] | None] = []
+        self._host_cells: list[Any] | None = None  # the host row's views, once a host value came
         self._next = 0
         self._ready: list[Landed] = []
 
@@ -47,6 +48,11 @@ class DeferredScalars:
         """Queue the scalars of ``step``: tensors (0-d or one element), numbers, or ``None``."""
         if len(values) != self.width:
             raise ValueError(f"DeferredScalars: expected {self.width} values per step; got {len(values)}.")
+        if not self._pending and self._host_cells is not None:
+            landed = self._land_on_host(values)
+            if landed is not None:
+                self._ready.append((step, landed, extra))
+                return
         first, on_device = None, False
         for value in values:
             if value is not None and not isinstance(value, (int, float)):
@@ -58,7 +64,7 @@ class DeferredScalars:
             self._ready.append((step, tuple([None if v is None else float(v) for v in values]), extra))
             return
         if not on_device and not self._pending:
-            # Host values with nothing in flight land at once: one reusable row, read right away.
+            self._host_cells = self._row(-1, first)  # from now on host values take _land_on_host
             self._ready.append((step, self._read(-1, self._copy(-1, first, values, False)), extra))
             return
         if len(self._pending) >= self.capacity:
@@ -92,6 +98,23 @@ class DeferredScalars:
         if cells is None:  # a copy into a view made once is the only per-step tensor op
             cells = self._views[slot] = [self._buffer[slot, j] for j in range(self.width)]
         return cells
+
+    def _land_on_host(self, values: Sequence[Any]) -> tuple[float | None, ...] | None:
+        """Host values with nothing in flight land at once, through the host row read right away.
+
+        The per-update path on a CPU, so kept lean. ``None``: a value is on the device or not a
+        scalar; ``push`` takes the general path (which copies again, or refuses the shape).
+        """
+        out: list[float | None] = []
+        for cell, value in zip(self._host_cells, values, strict=True):  # type: ignore[arg-type]
+            if value is None or value.__class__ is float:
+                out.append(value)
+            elif getattr(value, "is_cuda", True) or value.dim():
+                return None  # numbers of other types, shapes (1,) too: the general path takes them
+            else:
+                cell.copy_(value.detach())
+                out.append(cell.item())  # our own host cell, not the caller's tensor
+        return tuple(out)
 
     def _collect(self) -> None:
         while self._pending and (self._pending[0][2] is None or self._pending[0][2].query()):
@@ -186,12 +209,14 @@ def _record_event() -> Any:
 
 def check_loss(loss: Any) -> Any:
     """The loss as given (a scalar tensor or a number); a clear error for anything else."""
+    if hasattr(loss, "numel") and hasattr(loss, "detach"):  # a tensor: the usual case, checked first
+        return loss
     if isinstance(loss, bool) or loss is None:
         raise TypeError(
             f"LRCallback: expected the loss as a scalar tensor or a float; got loss={loss!r}. "
             f"Pass the value returned by your loss function."
         )
-    if isinstance(loss, (int, float)) or (hasattr(loss, "numel") and hasattr(loss, "detach")):
+    if isinstance(loss, (int, float)):
         return loss
     if isinstance(loss, Mapping):
         raise TypeError(

@@ -175,3 +175,40 @@ def test_every_schedule_s_events_reach_the_monitor(spec: str) -> None:
     assert controller.monitor is not None
     kinds = {e["kind"] for e in controller.monitor.context.events}
     assert kinds <= {"warmup_end", "decay", "decay_start", "restart"}
+
+
+def test_lrs_computed_ahead_equal_the_schedule_at_every_update_in_any_order() -> None:
+    controller = started("warmup_cosine(peak_lr=0.1, warmup=0.1)")
+    schedule = parse("warmup_cosine(peak_lr=0.1, warmup=0.1)").bind(total_steps=100)
+    for t in [*range(0, 700), 3, 1000, 999, 0]:  # past several chunks, back and forth (a resume)
+        assert controller.lrs(t) == [schedule(t), schedule(t) * 0.01 / 0.1]
+
+
+def test_a_new_start_drops_the_lrs_computed_ahead() -> None:
+    controller = started()
+    before = controller.lrs(5)
+    controller.start(100, 10, [0.2, 0.01])  # e.g. find_lr changed the peak, or the groups changed
+    assert controller.lrs(5) == [before[0], before[0] * 0.01 / 0.2]  # type: ignore[index]
+    controller.schedule = parse("constant(peak_lr=0.5)")
+    controller.start(100, 10, [0.2, 0.01])
+    assert controller.lrs(5) == [0.5, 0.5 * 0.01 / 0.2]
+
+
+class LaterNaN:
+    """A phase that turns bad at update 300 (no built-in schedule can: their arguments are validated)."""
+
+    start, end, lr_start, lr_end = 0, math.inf, 0.1, 0.1
+
+    def value(self, t: float) -> float:
+        return 0.1 if t < 300 else math.nan
+
+
+def test_an_lr_that_turns_bad_later_raises_at_that_update_only() -> None:
+    from lr_callbacks.schedules import BoundSchedule
+
+    controller = started()
+    controller.bound = BoundSchedule([LaterNaN()])  # type: ignore[list-item]
+    assert controller.lrs(299 - 255) == [0.1, 0.1 * 0.01 / 0.1]  # its chunk stops short of 300
+    assert controller.lrs(299) == [0.1, 0.1 * 0.01 / 0.1]
+    with pytest.raises(ValueError, match="finite LR >= 0; got lr=nan at step 300"):
+        controller.lrs(300)

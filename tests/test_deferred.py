@@ -111,3 +111,23 @@ def test_device_writer_reuses_a_slot_only_after_its_copy_landed(events: list[Fak
     assert events[0].done and writer.value.item() == 3.0
     writer.write(4.0)  # slot 1: landed already, no wait
     assert [e.done for e in events] == [True, True, False, False] and writer.value.item() == 4.0
+
+
+def test_host_values_land_at_once_as_plain_floats_whatever_their_form() -> None:
+    queue = DeferredScalars(width=2)
+    pushed = [
+        (torch.tensor(1.5), None),
+        (torch.tensor(2.5, requires_grad=True) * 1, 0.5),  # the usual case, after the first
+        (torch.tensor([3.5]), torch.tensor(4)),  # shape (1,), an integer tensor
+        (6, None),  # a plain number
+        (torch.tensor(float("nan")), torch.tensor(7.0)),
+    ]
+    for step, values in enumerate(pushed):
+        queue.push(step, values, step)
+        (landed,) = queue.ready()
+        assert landed[0] == step and landed[2] == step
+        assert all(v is None or type(v) is float for v in landed[1])
+        expected = tuple(
+            None if v is None else float(v.detach() if hasattr(v, "detach") else v) for v in values
+        )
+        assert [str(v) for v in landed[1]] == [str(v) for v in expected]  # NaN compares as text

@@ -189,9 +189,13 @@ class LRCallback:
             _log.warning("LRCallback: %s", message)
 
     def _apply(self, t: int) -> None:
-        self._set = self.controller.lrs(t)
-        if self._set is not None:
-            for group, lr in zip(self.optimizer.param_groups, self._set, strict=True):
+        lrs = self._set = self.controller.lrs(t)
+        if lrs is not None:
+            groups = self.optimizer.param_groups
+            if len(groups) == len(lrs) == 1:
+                groups[0]["lr"] = lrs[0]
+                return
+            for group, lr in zip(groups, lrs, strict=True):
                 group["lr"] = lr
 
     def _check_not_fought(self) -> list[float]:
@@ -206,14 +210,18 @@ class LRCallback:
 
     def step(self, loss: Any, grad_norm: Any = None) -> None:
         """Record the loss of the update just made and set the LR of the next one (no host sync)."""
-        lrs = self._check_not_fought()
-        if self.step_count == 0 and self.scenario is not None:
+        # Lean on purpose: this runs after every update, with the CPU caches cold from the step.
+        t, groups, lrs = self.step_count, self.optimizer.param_groups, self._set
+        if lrs is None or len(groups) != 1 or groups[0]["lr"] != lrs[0]:
+            lrs = self._check_not_fought()
+        if t == 0 and self.scenario is not None:
             self._advise()  # at the first update: after a find_lr() that may have changed the peak
-        self.losses.push(self.step_count, (check_loss(loss), grad_norm), lrs)
-        self._observe(self.losses.ready())
-        self.step_count += 1
-        self._apply(self.step_count)
-        if self.step_count % self.stop_check_every == 0:
+        queue = self.losses
+        queue.push(t, (check_loss(loss), grad_norm), lrs)
+        self._observe(queue.ready())
+        self.step_count = t = t + 1
+        self._apply(t)
+        if t % self.stop_check_every == 0:
             self._update_stop()
 
     def _observe(self, landed: list[Landed]) -> None:
