@@ -78,6 +78,8 @@ def main(out: Path) -> None:
         "alerts": [a.to_dict() for a in sink.alerts],
     }
     (out / f"rank{rank}.json").write_text(json.dumps(result))
+    if torch.distributed.is_initialized():  # left to interpreter exit, gloo's threads once aborted a rank
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
