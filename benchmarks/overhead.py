@@ -47,7 +47,7 @@ def _mlp() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(WIDTH, WIDTH), torch.nn.ReLU(), torch.nn.Linear(WIDTH, 1))
 
 
-def torch_interleaved(steps: int, repeats: int, block: int = 10) -> dict[str, list[float]]:
+def torch_interleaved(steps: int, repeats: int, block: int = 50) -> dict[str, list[float]]:
     """The plain loop's variants, interleaved every ``block`` updates in one process.
 
     Each variant trains its own copy of the model on the same batches; the variants take turns

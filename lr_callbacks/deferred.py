@@ -109,10 +109,13 @@ class DeferredScalars:
         for cell, value in zip(self._host_cells, values, strict=True):  # type: ignore[arg-type]
             if value is None or value.__class__ is float:
                 out.append(value)
-            elif getattr(value, "is_cuda", True) or value.dim():
-                return None  # numbers of other types, shapes (1,) too: the general path takes them
+            elif getattr(value, "is_cuda", True):
+                return None  # numbers of other types too: the general path converts them
             else:
-                cell.copy_(value.detach())
+                try:
+                    cell.copy_(value.data)  # no autograd history; fewer calls than detach() + dim()
+                except RuntimeError:  # not 0-d: the general path reshapes (1,) or refuses the shape
+                    return None
                 out.append(cell.item())  # our own host cell, not the caller's tensor
         return tuple(out)
 

@@ -131,6 +131,7 @@ class LRCallback:
                                         wandb_run=wandb_run, report_path=report_path):  # fmt: skip
                 self.controller.add_metric_sink(sink)
         self.losses = DeferredScalars(width=2)
+        self._cell = torch.empty((), dtype=torch.float64)  # host losses are copied here, then read
         self.step_count = 0
         self._stop = False
         self._set: list[float] | None = None
@@ -216,9 +217,24 @@ class LRCallback:
             lrs = self._check_not_fought()
         if t == 0 and self.scenario is not None:
             self._advise()  # at the first update: after a find_lr() that may have changed the peak
-        queue = self.losses
-        queue.push(t, (check_loss(loss), grad_norm), lrs)
-        self._observe(queue.ready())
+        if not isinstance(loss, torch.Tensor):
+            check_loss(loss)  # a clear error for what is neither a tensor nor a number
+        elif grad_norm is None and not loss.is_cuda and not self.losses:
+            # A host loss with nothing in flight lands at once, copied into our own cell and read
+            # there (DeferredScalars does the same, with more calls than this path can afford).
+            try:
+                self._cell.copy_(loss.data)
+            except RuntimeError:  # not 0-d: the general path below reshapes (1,) or refuses the shape
+                pass
+            else:
+                self.controller.observe(t, self._cell.item(), lrs, None)
+                self._after_update(t)
+                return
+        self.losses.push(t, (loss, grad_norm), lrs)
+        self._observe(self.losses.ready())
+        self._after_update(t)
+
+    def _after_update(self, t: int) -> None:
         self.step_count = t = t + 1
         self._apply(t)
         if t % self.stop_check_every == 0:
@@ -226,9 +242,7 @@ class LRCallback:
 
     def _observe(self, landed: list[Landed]) -> None:
         for step, (loss, grad_norm), lrs in landed:
-            self.controller.observe(
-                step, loss if loss is not None else float("nan"), lrs=lrs, grad_norm=grad_norm
-            )
+            self.controller.observe(step, loss if loss is not None else math.nan, lrs, grad_norm)
 
     def _update_stop(self) -> None:
         rank, world = self.controller.rank, self.controller.world_size  # fixed at start
