@@ -187,15 +187,14 @@ class Controller:
         caches, and one call per update cost several times its warm cost.
         """
         chunk = self._chunk
-        if chunk is not None and chunk[0] is self.bound and chunk[1] is self.base_lrs:
+        if chunk is not None and chunk[0] is self.bound and chunk[1] is self.base_lrs and t.__class__ is int:
             i = t - chunk[2]
             if 0 <= i < len(chunk[3]):
                 return list(chunk[3][i])
         if self.bound is None:
             return None
-        if isinstance(
-            self.bound, BoundSchedule
-        ):  # pure: safe to evaluate ahead (a user's callable may not be)
+        # Only a built-in schedule is pure, so safe to evaluate ahead (a user's callable may not be).
+        if isinstance(self.bound, BoundSchedule) and t.__class__ is int:
             rows = self._lrs_ahead(t)
             if rows:
                 self._chunk = (self.bound, self.base_lrs, t, rows)

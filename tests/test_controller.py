@@ -180,8 +180,8 @@ def test_every_schedule_s_events_reach_the_monitor(spec: str) -> None:
 def test_lrs_computed_ahead_equal_the_schedule_at_every_update_in_any_order() -> None:
     controller = started("warmup_cosine(peak_lr=0.1, warmup=0.1)")
     schedule = parse("warmup_cosine(peak_lr=0.1, warmup=0.1)").bind(total_steps=100)
-    for t in [*range(0, 700), 3, 1000, 999, 0]:  # past several chunks, back and forth (a resume)
-        assert controller.lrs(t) == [schedule(t), schedule(t) * 0.01 / 0.1]
+    for t in [*range(0, 700), 3, 1000, 999, 0, 37.5, 5.0]:  # several chunks, back and forth, fractional
+        assert controller.lrs(t) == [schedule(t), schedule(t) * 0.01 / 0.1]  # type: ignore[arg-type]
 
 
 def test_a_new_start_drops_the_lrs_computed_ahead() -> None:
