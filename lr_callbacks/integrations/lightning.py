@@ -233,20 +233,25 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        if loss is not None:
-            loss = check_loss(loss)
-            loss = loss.detach() if isinstance(loss, torch.Tensor) else loss
-            self._sum = loss if self._sum is None else self._sum + loss  # on the device: no sync
-            self._count += 1
-        if trainer.global_step == self._step:
-            return  # still accumulating: the update has not happened yet
-        if self._sum is None:
+        updated = trainer.global_step != self._step
+        if updated and self._sum is None and trainer.accumulate_grad_batches == 1:
+            mean = None if loss is None else check_loss(loss)  # one micro-batch, the update's loss as it is
+        else:
+            if loss is not None:
+                loss = check_loss(loss)
+                loss = loss.detach() if isinstance(loss, torch.Tensor) else loss
+                self._sum = loss if self._sum is None else self._sum + loss  # on the device: no sync
+                self._count += 1
+            if not updated:
+                return  # still accumulating: the update has not happened yet
+            # Lightning divided each micro-batch loss by the accumulation factor: undo it, take the mean.
+            factor = trainer.accumulate_grad_batches / max(self._count, 1)
+            mean = None if self._sum is None else self._sum if factor == 1 else self._sum * factor
+        if mean is None:
             self._warn_once(
                 "loss", "training_step returned no loss, so LRCallback cannot diagnose; return it"
             )
-        else:  # Lightning divided each micro-batch loss by the accumulation factor
-            factor = trainer.accumulate_grad_batches / self._count
-            mean = self._sum if factor == 1 else self._sum * factor
+        else:
             self.losses.push(self._step, (mean,), self._lrs)
         self._sum, self._count = None, 0
         self._observe(self.losses.ready())
