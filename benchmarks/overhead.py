@@ -8,6 +8,7 @@ the bare one, so that a slow minute on a shared machine hits both) with its ~95%
 Speed is reported here, never asserted in a test.
 
     python benchmarks/overhead.py [--steps 400] [--repeats 5] [--only torch,lightning,...]
+    python benchmarks/overhead.py --inside --steps 4000   # LRCallback's own calls, timed in the loop
 """
 
 from __future__ import annotations
@@ -89,24 +90,36 @@ def torch_interleaved(steps: int, repeats: int, block: int = 50) -> dict[str, li
     return times
 
 
-def lightning_variants() -> dict[str, Runner]:
+def _lightning_fit(steps: int, callbacks: list[object], logger: object = False, log: bool = False) -> None:
+    """A Lightning fit of the tiny MLP for ``steps`` updates (``log``: self.log the loss every step)."""
     import lightning.pytorch as pl
 
-    from lr_callbacks.integrations.lightning import LRCallback
-
     class Model(pl.LightningModule):
-        def __init__(self, log: bool) -> None:
+        def __init__(self) -> None:
             super().__init__()
-            self.net, self.log_loss = _mlp(), log
+            self.net = _mlp()
 
         def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
             loss = torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
-            if self.log_loss:
+            if log:
                 self.log("train_loss", loss, prog_bar=True)
             return loss
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
             return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    x, y = _data(steps)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=BATCH)
+    trainer = pl.Trainer(max_steps=steps, logger=logger, log_every_n_steps=1, callbacks=callbacks,
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                         accelerator="cpu")  # fmt: skip
+    trainer.fit(Model(), loader)
+
+
+def lightning_variants() -> dict[str, Runner]:
+    import lightning.pytorch as pl
+
+    from lr_callbacks.integrations.lightning import LRCallback
 
     class Timer(pl.Callback):
         def on_train_batch_start(self, trainer: pl.Trainer, *args: object) -> None:
@@ -117,8 +130,6 @@ def lightning_variants() -> dict[str, Runner]:
             self.elapsed = time.perf_counter() - self.start
 
     def run(variant: str, steps: int) -> float:
-        x, y = _data(steps)
-        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=BATCH)
         timer, callbacks, logger = Timer(), [], False
         with tempfile.TemporaryDirectory() as root:
             if variant == "LearningRateMonitor + TensorBoard every step":
@@ -126,14 +137,54 @@ def lightning_variants() -> dict[str, Runner]:
                 logger = pl.loggers.TensorBoardLogger(root)
             if variant == "LRCallback":
                 callbacks = [LRCallback(SPEC)]
-            trainer = pl.Trainer(max_steps=steps, logger=logger, log_every_n_steps=1, callbacks=[timer, *callbacks],
-                                 enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                                 accelerator="cpu")  # fmt: skip
-            trainer.fit(Model(log=variant != "bare Trainer" and variant != "LRCallback"), loader)
+            _lightning_fit(
+                steps, [timer, *callbacks], logger, log=variant not in ("bare Trainer", "LRCallback")
+            )
         return timer.elapsed * steps / (steps - 1)
 
     variants = ("bare Trainer", "LearningRateMonitor + TensorBoard every step", "LRCallback")
     return {v: (lambda steps, v=v: run(v, steps)) for v in variants}
+
+
+def _timed(hook: Callable[..., None], calls: list[int]) -> Callable[..., None]:
+    def timed(*args: object) -> None:
+        start = time.perf_counter_ns()
+        hook(*args)
+        calls.append(time.perf_counter_ns() - start)
+
+    return timed
+
+
+def inside_timings(steps: int) -> dict[str, list[int]]:
+    """Nanoseconds of each call of LRCallback's per-update code, timed inside the training loop.
+
+    Finer than the side-by-side table (no run-to-run drift), but blind to what a call costs the
+    framework around it (a Lightning callback's hook dispatch, caches it leaves cold).
+    """
+    from lr_callbacks.integrations.lightning import LRCallback as LightningCallback
+    from lr_callbacks.integrations.torch import LRCallback
+
+    spent: dict[str, list[int]] = {"torch: cb.step": []}
+    x, y = _data(steps)
+    model = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    cb = LRCallback(SPEC, optimizer, total_steps=steps)
+    for t in range(steps):
+        loss = torch.nn.functional.mse_loss(
+            model(x[t * BATCH : (t + 1) * BATCH]), y[t * BATCH : (t + 1) * BATCH]
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        start = time.perf_counter_ns()
+        cb.step(loss)
+        spent["torch: cb.step"].append(time.perf_counter_ns() - start)
+    callback = LightningCallback(SPEC)
+    for name in ("on_train_batch_start", "on_train_batch_end"):
+        spent[f"lightning: {name}"] = calls = []
+        setattr(callback, name, _timed(getattr(callback, name), calls))
+    _lightning_fit(steps, [callback])
+    return spent
 
 
 def keras_variants() -> dict[str, Runner]:
@@ -257,7 +308,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", default=",".join(FRAMEWORKS), help="comma-separated frameworks")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--inside", action="store_true", help="time LRCallback's calls inside the loop instead"
+    )
     args = parser.parse_args()
+    if args.inside:
+        print(f"torch {torch.__version__}, {args.steps} updates, the first 10% left out\n")
+        print("| LRCallback call | µs per update, median | mean |\n|---|---:|---:|")
+        for name, calls in inside_timings(args.steps).items():
+            kept = calls[len(calls) // 10 :]
+            print(f"| {name} | {statistics.median(kept) / 1e3:.1f} | {statistics.fmean(kept) / 1e3:.1f} |")
+        return
     rows, figures = [], {}
     for framework in args.only.split(","):
         times = FRAMEWORKS[framework](args.steps, args.repeats)

@@ -40,19 +40,32 @@ class DeferredScalars:
         self._buffer: Any = None
         self._values: Any = None
         self._views: list[list[Any] | None] = []
-        self._host_cells: list[Any] | None = None  # the host row's views, once a host value came
+        self._cell: Any = None  # read_now's own host scalar
         self._next = 0
         self._ready: list[Landed] = []
+
+    def read_now(self, value: Any) -> float | None:
+        """A host scalar tensor's value at once, if nothing is in flight; else ``None`` (then ``push`` it).
+
+        The per-update path for a loss on the CPU: the tensor is copied into our own cell and the
+        cell is read (the caller's tensor is never read), in four torch calls; the queue takes
+        several times that once a training step has left the CPU's caches cold.
+        """
+        if self._pending or self._ready or value.is_cuda:
+            return None
+        cell = self._cell
+        if cell is None:
+            cell = self._cell = _new_buffer(1, 1, pinned=False)[0, 0]
+        try:
+            cell.copy_(value.data)  # no autograd history; fewer calls than detach()
+        except RuntimeError:  # not 0-d: push reshapes (1,) or refuses the shape
+            return None
+        return cell.item()  # type: ignore[no-any-return]
 
     def push(self, step: int, values: Sequence[Any], extra: Any = None) -> None:
         """Queue the scalars of ``step``: tensors (0-d or one element), numbers, or ``None``."""
         if len(values) != self.width:
             raise ValueError(f"DeferredScalars: expected {self.width} values per step; got {len(values)}.")
-        if not self._pending and self._host_cells is not None:
-            landed = self._land_on_host(values)
-            if landed is not None:
-                self._ready.append((step, landed, extra))
-                return
         first, on_device = None, False
         for value in values:
             if value is not None and not isinstance(value, (int, float)):
@@ -64,7 +77,7 @@ class DeferredScalars:
             self._ready.append((step, tuple([None if v is None else float(v) for v in values]), extra))
             return
         if not on_device and not self._pending:
-            self._host_cells = self._row(-1, first)  # from now on host values take _land_on_host
+            # Host values with nothing in flight land at once: one reusable row, read right away.
             self._ready.append((step, self._read(-1, self._copy(-1, first, values, False)), extra))
             return
         if len(self._pending) >= self.capacity:
@@ -98,26 +111,6 @@ class DeferredScalars:
         if cells is None:  # a copy into a view made once is the only per-step tensor op
             cells = self._views[slot] = [self._buffer[slot, j] for j in range(self.width)]
         return cells
-
-    def _land_on_host(self, values: Sequence[Any]) -> tuple[float | None, ...] | None:
-        """Host values with nothing in flight land at once, through the host row read right away.
-
-        The per-update path on a CPU, so kept lean. ``None``: a value is on the device or not a
-        scalar; ``push`` takes the general path (which copies again, or refuses the shape).
-        """
-        out: list[float | None] = []
-        for cell, value in zip(self._host_cells, values, strict=True):  # type: ignore[arg-type]
-            if value is None or value.__class__ is float:
-                out.append(value)
-            elif getattr(value, "is_cuda", True):
-                return None  # numbers of other types too: the general path converts them
-            else:
-                try:
-                    cell.copy_(value.data)  # no autograd history; fewer calls than detach() + dim()
-                except RuntimeError:  # not 0-d: the general path reshapes (1,) or refuses the shape
-                    return None
-                out.append(cell.item())  # our own host cell, not the caller's tensor
-        return tuple(out)
 
     def _collect(self) -> None:
         while self._pending and (self._pending[0][2] is None or self._pending[0][2].query()):

@@ -131,3 +131,19 @@ def test_host_values_land_at_once_as_plain_floats_whatever_their_form() -> None:
             None if v is None else float(v.detach() if hasattr(v, "detach") else v) for v in values
         )
         assert [str(v) for v in landed[1]] == [str(v) for v in expected]  # NaN compares as text
+
+
+def test_read_now_reads_a_host_scalar_through_its_own_cell_only_when_nothing_is_in_flight(
+    events: list[FakeEvent],
+) -> None:
+    queue = DeferredScalars(width=1)
+    loss = torch.tensor(2.5, requires_grad=True) * 1
+    assert queue.read_now(loss) == 2.5 and loss.grad_fn is not None  # read, the graph left alone
+    assert queue.read_now(torch.tensor(3, dtype=torch.int64)) == 3.0
+    assert queue.read_now(torch.tensor([1.5])) is None  # not 0-d: push takes it
+    assert queue.read_now(DeviceScalar(1.0)) is None  # on the device: push takes it
+    queue.push(0, (DeviceScalar(1.0),))
+    assert queue.read_now(torch.tensor(4.0)) is None  # behind a value in flight: keep the order
+    events[0].done = True
+    assert queue.ready() == [(0, (1.0,), None)]
+    assert queue.read_now(torch.tensor(4.0)) == 4.0

@@ -252,7 +252,11 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
                 "loss", "training_step returned no loss, so LRCallback cannot diagnose; return it"
             )
         else:
-            self.losses.push(self._step, (mean,), self._lrs)
+            value = self.losses.read_now(mean) if isinstance(mean, torch.Tensor) else None
+            if value is None:
+                self.losses.push(self._step, (mean,), self._lrs)
+            else:
+                self._observe([(self._step, (value,), self._lrs)])
         self._sum, self._count = None, 0
         self._observe(self.losses.ready())
         if (self._step + 1) % self.stop_check_every == 0:

@@ -131,7 +131,6 @@ class LRCallback:
                                         wandb_run=wandb_run, report_path=report_path):  # fmt: skip
                 self.controller.add_metric_sink(sink)
         self.losses = DeferredScalars(width=2)
-        self._cell = torch.empty((), dtype=torch.float64)  # host losses are copied here, then read
         self.step_count = 0
         self._stop = False
         self._set: list[float] | None = None
@@ -219,15 +218,10 @@ class LRCallback:
             self._advise()  # at the first update: after a find_lr() that may have changed the peak
         if not isinstance(loss, torch.Tensor):
             check_loss(loss)  # a clear error for what is neither a tensor nor a number
-        elif grad_norm is None and not loss.is_cuda and not self.losses:
-            # A host loss with nothing in flight lands at once, copied into our own cell and read
-            # there (DeferredScalars does the same, with more calls than this path can afford).
-            try:
-                self._cell.copy_(loss.data)
-            except RuntimeError:  # not 0-d: the general path below reshapes (1,) or refuses the shape
-                pass
-            else:
-                self.controller.observe(t, self._cell.item(), lrs, None)
+        elif grad_norm is None:
+            value = self.losses.read_now(loss)  # a host loss with nothing in flight
+            if value is not None:
+                self.controller.observe(t, value, lrs, None)
                 self._after_update(t)
                 return
         self.losses.push(t, (loss, grad_norm), lrs)

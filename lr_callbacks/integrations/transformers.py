@@ -307,7 +307,11 @@ class LRCallback(TrainerCallback, ExportableState):
             )
         if not self._dashboards_attached:
             self._attach_dashboards(self._trainer)
-        self.losses.push(t - 1, (self._loss,), self._lrs)
+        value = self.losses.read_now(self._loss) if isinstance(self._loss, torch.Tensor) else None
+        if value is None:
+            self.losses.push(t - 1, (self._loss,), self._lrs)
+        else:
+            self._observe([(t - 1, (value,), self._lrs)])
         self._loss = None
         self._observe(self.losses.ready())
         if t >= state.max_steps:
