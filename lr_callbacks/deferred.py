@@ -62,6 +62,23 @@ class DeferredScalars:
             return None
         return cell.item()  # type: ignore[no-any-return]
 
+    def take(self, step: int, values: Sequence[Any], extra: Any = None) -> list[Landed]:
+        """``push`` then ``ready`` in one call: what adapters do after every update.
+
+        A host scalar tensor followed by ``None`` values lands at once through ``read_now``.
+        """
+        head, *rest = values
+        if getattr(head, "is_cuda", True) is False and len(rest) == self.width - 1:
+            for other in rest:  # a plain loop: a generator costs more here than it saves
+                if other is not None:
+                    break
+            else:
+                value = self.read_now(head)
+                if value is not None:
+                    return [(step, (value, *rest), extra)]
+        self.push(step, values, extra)
+        return self.ready()
+
     def push(self, step: int, values: Sequence[Any], extra: Any = None) -> None:
         """Queue the scalars of ``step``: tensors (0-d or one element), numbers, or ``None``."""
         if len(values) != self.width:

@@ -147,3 +147,17 @@ def test_read_now_reads_a_host_scalar_through_its_own_cell_only_when_nothing_is_
     events[0].done = True
     assert queue.ready() == [(0, (1.0,), None)]
     assert queue.read_now(torch.tensor(4.0)) == 4.0
+
+
+def test_take_lands_a_host_loss_at_once_and_queues_the_rest_in_order(events: list[FakeEvent]) -> None:
+    queue = DeferredScalars(width=2)
+    assert queue.take(0, (torch.tensor(1.5), None), "a") == [(0, (1.5, None), "a")]
+    assert queue.take(1, (torch.tensor(2.5), torch.tensor(0.5)), "b") == [(1, (2.5, 0.5), "b")]
+    assert queue.take(2, (DeviceScalar(3.5), None), "c") == []  # in flight until its event completes
+    assert queue.take(3, (torch.tensor(4.5), None), "d") == []  # behind it: the order is kept
+    events[0].done = True
+    assert queue.take(4, (torch.tensor(5.5), None), "e") == [
+        (2, (3.5, None), "c"),
+        (3, (4.5, None), "d"),
+        (4, (5.5, None), "e"),
+    ]

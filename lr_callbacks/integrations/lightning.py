@@ -251,14 +251,11 @@ class LRCallback(*CALLBACK_BASES):  # type: ignore[misc]
             self._warn_once(
                 "loss", "training_step returned no loss, so LRCallback cannot diagnose; return it"
             )
+            landed = self.losses.ready()
         else:
-            value = self.losses.read_now(mean) if isinstance(mean, torch.Tensor) else None
-            if value is None:
-                self.losses.push(self._step, (mean,), self._lrs)
-            else:
-                self._observe([(self._step, (value,), self._lrs)])
+            landed = self.losses.take(self._step, (mean,), self._lrs)
         self._sum, self._count = None, 0
-        self._observe(self.losses.ready())
+        self._observe(landed)
         if (self._step + 1) % self.stop_check_every == 0:
             self._update_stop(trainer)
 

@@ -189,13 +189,9 @@ class LRCallback:
             _log.warning("LRCallback: %s", message)
 
     def _apply(self, t: int) -> None:
-        lrs = self._set = self.controller.lrs(t)
-        if lrs is not None:
-            groups = self.optimizer.param_groups
-            if len(groups) == len(lrs) == 1:
-                groups[0]["lr"] = lrs[0]
-                return
-            for group, lr in zip(groups, lrs, strict=True):
+        self._set = self.controller.lrs(t)
+        if self._set is not None:
+            for group, lr in zip(self.optimizer.param_groups, self._set, strict=True):
                 group["lr"] = lr
 
     def _check_not_fought(self) -> list[float]:
@@ -213,22 +209,12 @@ class LRCallback:
         # Lean on purpose: this runs after every update, with the CPU caches cold from the step.
         t, groups, lrs = self.step_count, self.optimizer.param_groups, self._set
         if lrs is None or len(groups) != 1 or groups[0]["lr"] != lrs[0]:
-            lrs = self._check_not_fought()
+            lrs = self._check_not_fought()  # the full check; one group holding our LR needs none
         if t == 0 and self.scenario is not None:
             self._advise()  # at the first update: after a find_lr() that may have changed the peak
         if not isinstance(loss, torch.Tensor):
             check_loss(loss)  # a clear error for what is neither a tensor nor a number
-        elif grad_norm is None:
-            value = self.losses.read_now(loss)  # a host loss with nothing in flight
-            if value is not None:
-                self.controller.observe(t, value, lrs, None)
-                self._after_update(t)
-                return
-        self.losses.push(t, (loss, grad_norm), lrs)
-        self._observe(self.losses.ready())
-        self._after_update(t)
-
-    def _after_update(self, t: int) -> None:
+        self._observe(self.losses.take(t, (loss, grad_norm), lrs))
         self.step_count = t = t + 1
         self._apply(t)
         if t % self.stop_check_every == 0:

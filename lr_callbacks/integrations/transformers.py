@@ -307,13 +307,9 @@ class LRCallback(TrainerCallback, ExportableState):
             )
         if not self._dashboards_attached:
             self._attach_dashboards(self._trainer)
-        value = self.losses.read_now(self._loss) if isinstance(self._loss, torch.Tensor) else None
-        if value is None:
-            self.losses.push(t - 1, (self._loss,), self._lrs)
-        else:
-            self._observe([(t - 1, (value,), self._lrs)])
+        landed = self.losses.take(t - 1, (self._loss,), self._lrs)
         self._loss = None
-        self._observe(self.losses.ready())
+        self._observe(landed)
         if t >= state.max_steps:
             self._observe(self.losses.drain())
         if t % self.stop_check_every == 0 or t >= state.max_steps:
